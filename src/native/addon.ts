@@ -1,0 +1,146 @@
+/**
+ * The whole native surface, as one TypeScript interface, and the only place that loads the `.node`.
+ *
+ * Loading order: `GPRL_ADDON_PATH` (an explicit `.node` file), then node-gyp-build's search
+ * (a local `build/Release` build, then `prebuilds/<platform>-<arch>/`). `GPRL_DISABLE_NATIVE=1`
+ * skips the addon entirely (the TypeScript path runs).
+ *
+ * Every kernel entry takes one plain object of typed arrays and numbers; outputs are preallocated by
+ * the caller and written in place (zero-copy). Shapes and options are validated in TypeScript before
+ * the call; the binding re-checks lengths and types and throws on mismatch. `device` is 0 for the C++
+ * path and 1 for CUDA. With `async: true` the work runs in a `Napi::AsyncWorker` and a Promise is
+ * returned.
+ */
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+export const DEVICE_CPU = 0;
+export const DEVICE_CUDA = 1;
+export type DeviceCode = typeof DEVICE_CPU | typeof DEVICE_CUDA;
+
+export const MODE_LOGIT = 0;
+export const MODE_WINRATE = 1;
+export const NORMALIZE_PER_DIMENSION = 0;
+export const NORMALIZE_SCALAR = 1;
+export const NORMALIZE_GDPO = 2;
+
+export interface NativeGroupScoresArgs {
+  embeddings: Float32Array; // B*G*2k
+  groups: number;
+  groupSize: number;
+  dims: number;
+  mode: number; // MODE_*
+  tau: number;
+  mask: Uint8Array | null; // B*G
+  device: DeviceCode;
+  out: Float32Array; // B*G*k
+}
+
+export interface NativeAdvantageParams {
+  groups: number;
+  groupSize: number;
+  dims: number;
+  lambdas: Float32Array | null; // B*k
+  dimWeights: Float32Array | null; // k
+  mask: Uint8Array | null; // B*G
+  eps: number;
+  stdFloor: number;
+  unbiased: boolean;
+  normalize: number; // NORMALIZE_*
+  device: DeviceCode;
+  advantages: Float32Array; // B*G
+  dimAdvantages: Float32Array; // B*G*k
+  dimMean: Float32Array; // B*k
+  dimStd: Float32Array; // B*k
+}
+
+export interface NativeGroupAdvantagesArgs extends NativeAdvantageParams {
+  scores: Float32Array; // B*G*k
+}
+
+export interface NativeGprlAdvantagesArgs extends NativeAdvantageParams {
+  embeddings: Float32Array; // B*G*2k
+  mode: number;
+  tau: number;
+  scores: Float32Array; // B*G*k, output
+}
+
+export interface NativePreferenceMatrixArgs {
+  embeddings: Float32Array; // B*G*2k
+  groups: number;
+  groupSize: number;
+  dims: number;
+  lambdas: Float32Array | null; // B*k
+  tau: number;
+  device: DeviceCode;
+  out: Float32Array; // B*G*G
+}
+
+/** Counts returned by the advantage kernels. */
+export interface NativeAdvantageCounts {
+  degenerate: number;
+  masked: number;
+}
+
+export interface NativeCudaStatus {
+  /** CUDA code was compiled into this binary. */
+  compiled: boolean;
+  /** A driver and at least one device work. */
+  available: boolean;
+  deviceCount: number;
+  device?: string;
+  error?: string;
+}
+
+export interface NativeAddon {
+  readonly buildInfo: { builder: 'cmake' | 'gyp'; cuda: boolean; cudaArchitectures: string; version: string };
+  cudaStatus(): NativeCudaStatus;
+  /** Worker threads the C++ path may use (defaults to the hardware concurrency; `GPRL_NUM_THREADS` overrides). */
+  setNumThreads(n: number): void;
+  getNumThreads(): number;
+  /** Memory-bandwidth probe: streams `bytes` (read-only sum, and copy) `reps` times on `threads` threads. */
+  memoryBandwidth(args: { bytes: number; reps: number; threads: number }): { readGBs: number; copyGBs: number };
+
+  groupScores(args: NativeGroupScoresArgs, async?: false): void;
+  groupScores(args: NativeGroupScoresArgs, async: true): Promise<void>;
+  groupAdvantages(args: NativeGroupAdvantagesArgs, async?: false): NativeAdvantageCounts;
+  groupAdvantages(args: NativeGroupAdvantagesArgs, async: true): Promise<NativeAdvantageCounts>;
+  gprlAdvantages(args: NativeGprlAdvantagesArgs, async?: false): NativeAdvantageCounts;
+  gprlAdvantages(args: NativeGprlAdvantagesArgs, async: true): Promise<NativeAdvantageCounts>;
+  preferenceMatrix(args: NativePreferenceMatrixArgs, async?: false): void;
+  preferenceMatrix(args: NativePreferenceMatrixArgs, async: true): Promise<void>;
+}
+
+export interface LoadedAddon {
+  addon: NativeAddon | null;
+  path?: string;
+  error?: string;
+}
+
+const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+let cached: LoadedAddon | undefined;
+
+/** Load the addon once; never throws (the TypeScript path is the fallback). */
+export function loadAddon(): LoadedAddon {
+  if (cached) return cached;
+  if (process.env.GPRL_DISABLE_NATIVE === '1') {
+    cached = { addon: null, error: 'disabled by GPRL_DISABLE_NATIVE=1' };
+    return cached;
+  }
+  const require = createRequire(import.meta.url);
+  try {
+    const explicit = process.env.GPRL_ADDON_PATH;
+    if (explicit) {
+      const p = path.resolve(explicit);
+      cached = { addon: require(p) as NativeAddon, path: p };
+    } else {
+      const nodeGypBuild = require('node-gyp-build') as { (dir: string): unknown; resolve(dir: string): string };
+      const p = nodeGypBuild.resolve(packageRoot);
+      cached = { addon: require(p) as NativeAddon, path: p };
+    }
+  } catch (err) {
+    cached = { addon: null, error: (err as Error).message.split('\n')[0] ?? String(err) };
+  }
+  return cached;
+}

@@ -1,0 +1,102 @@
+/** Public types shared by the kernels. Layout conventions: design §2 (row-major [B][G][2k], [B][G][k], [B][k], [B][G]). */
+
+/** Shape of a batch: `groups` prompts (B), `groupSize` responses each (G), `dims` preference dimensions (k). */
+export type GroupShape = { groups: number; groupSize: number; dims: number };
+
+/** Which implementation runs a kernel. `'auto'` picks CUDA when a device works, else C++, else TypeScript. */
+export type Backend = 'auto' | 'cuda' | 'cpu' | 'js';
+
+/** The implementation that actually ran. */
+export type ResolvedBackend = 'cuda' | 'cpu' | 'js';
+
+/** Group score mode (design §2.2). */
+export type ScoreMode = 'logit' | 'winrate';
+
+/** Normalization scheme (design §2.3). */
+export type NormalizeMode = 'per-dimension' | 'scalar' | 'gdpo';
+
+/** Standard-deviation convention. */
+export type StdMode = 'unbiased' | 'biased';
+
+export interface GroupScoresOptions {
+  /** `'logit'` (closed form, O(G·k)) or `'winrate'` (O(G²·k)). Defaults to `'logit'`. */
+  mode?: ScoreMode;
+  /** Temperature of the win-rate sigmoid, > 0. Used only by `'winrate'`. Defaults to `0.1`. */
+  tau?: number;
+  /** `B·G` entries, 1 = valid, 0 = masked. Defaults to all valid. */
+  mask?: Uint8Array;
+  /** Defaults to `'auto'`. */
+  backend?: Backend;
+}
+
+export interface AdvantageOptions {
+  /** GPM eigenvalues λ, `B·k` entries, finite and ≥ 0 with a positive sum per group. Defaults to uniform. */
+  lambdas?: Float32Array;
+  /** Drift-controller dimension weights m, `k` entries, finite and ≥ 0 with a positive sum. Defaults to all 1. */
+  dimWeights?: Float32Array;
+  /** `B·G` entries, 1 = valid, 0 = masked. Defaults to all valid. */
+  mask?: Uint8Array;
+  /** ε added to the standard deviation, ≥ 0. Defaults to `1e-4`. */
+  eps?: number;
+  /** A standard deviation ≤ stdFloor marks the normalization degenerate (advantage 0), ≥ 0. Defaults to `1e-6`. */
+  stdFloor?: number;
+  /** `'unbiased'` (Bessel, as TRL and GDPO) or `'biased'`. Defaults to `'unbiased'`. */
+  std?: StdMode;
+  /** `'per-dimension'` (GPRL), `'scalar'` (GRPO on the aggregate score) or `'gdpo'`. Defaults to `'per-dimension'`. */
+  normalize?: NormalizeMode;
+  /** Defaults to `'auto'`. */
+  backend?: Backend;
+}
+
+export interface GprlAdvantageOptions extends AdvantageOptions {
+  /** Defaults to `'logit'`. */
+  mode?: ScoreMode;
+  /** Defaults to `0.1`. */
+  tau?: number;
+}
+
+export interface AdvantageResult {
+  /** Aggregated advantage per response, `B·G`. Invalid responses get 0. */
+  advantages: Float32Array;
+  /** Normalized per-dimension advantages Â_l, `B·G·k`. */
+  dimAdvantages: Float32Array;
+  /** Per-group, per-dimension mean of the scores over valid responses, `B·k`. */
+  dimMean: Float32Array;
+  /** Per-group, per-dimension standard deviation of the scores over valid responses, `B·k`. */
+  dimStd: Float32Array;
+  /** Number of normalizations whose std was ≤ stdFloor (see README, "Degenerate normalizations"). */
+  degenerate: number;
+  /** Number of responses excluded: masked, or with a non-finite input value. */
+  masked: number;
+  /** The implementation that ran. */
+  backend: ResolvedBackend;
+}
+
+export interface GprlAdvantageResult extends AdvantageResult {
+  /** Per-dimension group scores ŝ, `B·G·k` (NaN for invalid responses). */
+  scores: Float32Array;
+}
+
+export interface PreferenceMatrixOptions {
+  /** Eigenvalues λ, `B·k` entries. Defaults to all 1 (a head without a gate). */
+  lambdas?: Float32Array;
+  /** Temperature τ > 0. Defaults to `0.1`. */
+  tau?: number;
+  /** Defaults to `'auto'`. */
+  backend?: Backend;
+}
+
+export interface BackendInfo {
+  /** Backends usable now, best first, e.g. `['cuda', 'cpu', 'js']`. */
+  available: ResolvedBackend[];
+  /** What `'auto'` resolves to. */
+  default: ResolvedBackend;
+  /** CUDA device name when one works. */
+  device?: string;
+  /** Why CUDA is not available (not compiled in, no driver, no device). */
+  cudaError?: string;
+  /** Why the native addon is not available, when it is not. */
+  addonError?: string;
+  /** How the loaded addon was built. */
+  build?: { builder: string; cuda: boolean; path: string };
+}
