@@ -1,0 +1,59 @@
+/** Shared plumbing of the kernel wrappers: output allocation, native argument objects, deferral. */
+import {
+  MODE_LOGIT,
+  MODE_WINRATE,
+  NORMALIZE_GDPO,
+  NORMALIZE_PER_DIMENSION,
+  NORMALIZE_SCALAR,
+  type DeviceCode,
+  type NativeAdvantageParams,
+} from '../native/addon.js';
+import type { GroupShape, NormalizeMode, ScoreMode } from '../types.js';
+import type { AdvantageOutputs } from './js/groupAdvantages.js';
+import type { ResolvedAdvantageOptions } from './validate.js';
+
+export function modeCode(mode: ScoreMode): number {
+  return mode === 'logit' ? MODE_LOGIT : MODE_WINRATE;
+}
+
+export function normalizeCode(normalize: NormalizeMode): number {
+  return normalize === 'per-dimension' ? NORMALIZE_PER_DIMENSION : normalize === 'scalar' ? NORMALIZE_SCALAR : NORMALIZE_GDPO;
+}
+
+export function allocAdvantageOutputs(shape: GroupShape): AdvantageOutputs {
+  const { groups: B, groupSize: G, dims: k } = shape;
+  return {
+    advantages: new Float32Array(B * G),
+    dimAdvantages: new Float32Array(B * G * k),
+    dimMean: new Float32Array(B * k),
+    dimStd: new Float32Array(B * k),
+  };
+}
+
+/** The native argument fields shared by `groupAdvantages` and `gprlAdvantages`. */
+export function nativeAdvantageParams(
+  shape: GroupShape,
+  opts: ResolvedAdvantageOptions,
+  device: DeviceCode,
+  out: AdvantageOutputs,
+): NativeAdvantageParams {
+  return {
+    groups: shape.groups,
+    groupSize: shape.groupSize,
+    dims: shape.dims,
+    lambdas: opts.lambdas,
+    dimWeights: opts.dimWeights,
+    mask: opts.mask,
+    eps: opts.eps,
+    stdFloor: opts.stdFloor,
+    unbiased: opts.unbiased,
+    normalize: normalizeCode(opts.normalize),
+    device,
+    ...out,
+  };
+}
+
+/** Resolve on a later turn of the event loop (the TypeScript path of the async entry points). */
+export function laterTick(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}

@@ -1,0 +1,84 @@
+/**
+ * `gprlAdvantages`: the fused GPRL kernel, `groupScores` then `groupAdvantages` in one pass
+ * (design §2.2–2.3, docs/kernels.md).
+ */
+import { resolveBackend, type ResolvedCall } from '../backend.js';
+import type { NativeGprlAdvantagesArgs } from '../native/addon.js';
+import type { GprlAdvantageOptions, GprlAdvantageResult, GroupShape } from '../types.js';
+import { allocAdvantageOutputs, laterTick, modeCode, nativeAdvantageParams } from './dispatch.js';
+import type { AdvantageCounts, AdvantageOutputs } from './js/groupAdvantages.js';
+import { gprlAdvantagesJs } from './js/gprlAdvantages.js';
+import {
+  backendOption,
+  resolveGprlOptions,
+  validateEmbeddings,
+  validateShape,
+  type ResolvedGprlOptions,
+} from './validate.js';
+
+interface Prepared {
+  embeddings: Float32Array;
+  shape: GroupShape;
+  opts: ResolvedGprlOptions;
+  call: ResolvedCall;
+  out: AdvantageOutputs & { scores: Float32Array };
+}
+
+function prepare(embeddings: unknown, shape: unknown, options: unknown): Prepared {
+  const s = validateShape(shape);
+  const emb = validateEmbeddings(embeddings, s);
+  const opts = resolveGprlOptions(options, s);
+  const call = resolveBackend(backendOption(options));
+  const out = { ...allocAdvantageOutputs(s), scores: new Float32Array(s.groups * s.groupSize * s.dims) };
+  return { embeddings: emb, shape: s, opts, call, out };
+}
+
+function nativeArgs(p: Prepared): NativeGprlAdvantagesArgs {
+  return {
+    ...nativeAdvantageParams(p.shape, p.opts, p.call.device, p.out),
+    embeddings: p.embeddings,
+    mode: modeCode(p.opts.mode),
+    tau: p.opts.tau,
+    scores: p.out.scores,
+  };
+}
+
+function result(p: Prepared, counts: AdvantageCounts): GprlAdvantageResult {
+  return { ...p.out, degenerate: counts.degenerate, masked: counts.masked, backend: p.call.backend };
+}
+
+/**
+ * GPRL advantages straight from GPM embeddings: per-dimension group scores, each dimension
+ * normalized within its group, aggregated with `m·λ / Σ m·λ`. Returns the scores as well.
+ *
+ * @param embeddings GPM embeddings, `groups·groupSize·2·dims` values, row-major `[B][G][2k]`. A
+ *   response with a non-finite value is invalid (advantage 0, counted in `masked`).
+ * @param shape `{ groups, groupSize, dims }`.
+ */
+export function gprlAdvantages(embeddings: Float32Array, shape: GroupShape, options?: GprlAdvantageOptions): GprlAdvantageResult {
+  const p = prepare(embeddings, shape, options);
+  const counts = p.call.addon
+    ? p.call.addon.gprlAdvantages(nativeArgs(p), false)
+    : gprlAdvantagesJs(p.embeddings, p.shape, p.opts, p.out);
+  return result(p, counts);
+}
+
+/**
+ * `gprlAdvantages` off the JavaScript thread (native backends run in a worker; the TypeScript path
+ * runs on a later tick). The input arrays must not be modified until the promise settles.
+ */
+export async function gprlAdvantagesAsync(
+  embeddings: Float32Array,
+  shape: GroupShape,
+  options?: GprlAdvantageOptions,
+): Promise<GprlAdvantageResult> {
+  const p = prepare(embeddings, shape, options);
+  let counts: AdvantageCounts;
+  if (p.call.addon) {
+    counts = await p.call.addon.gprlAdvantages(nativeArgs(p), true);
+  } else {
+    await laterTick();
+    counts = gprlAdvantagesJs(p.embeddings, p.shape, p.opts, p.out);
+  }
+  return result(p, counts);
+}

@@ -1,0 +1,299 @@
+/**
+ * `policy_loss`: the clipped policy-gradient objective of GRPO/GPRL with optional dual clip and KL
+ * penalty, its exact gradient with respect to the current log-probabilities, and its metrics, in
+ * one pass (design §2.4; full semantics in docs/policy-loss.md).
+ *
+ * Layout: per-token arrays are row-major `[N][T]` (N sequences of T tokens); advantages are
+ * per sequence `[N]`. Every reduction accumulates in float64 on every backend; the gradient is
+ * stored as float32.
+ */
+import {
+  assertKnownKeys,
+  assertNumber,
+  assertOneOf,
+  assertOptionsObject,
+  assertPositiveInt,
+  invalidType,
+  invalidValue,
+} from '../errors.js';
+import { resolveBackend } from '../backend.js';
+import type { Backend, ResolvedBackend } from '../types.js';
+import type { NativePolicyLossArgs, NativePolicyLossResult } from '../native/addon.js';
+import { backendOption, MAX_ELEMENTS } from './validate.js';
+import { laterTick } from './dispatch.js';
+import { policyLossJs } from './js/policyLoss.js';
+
+/** KL estimator of the penalty against the reference policy (Schulman's k1/k2/k3). */
+export type KlEstimator = 'k1' | 'k2' | 'k3';
+
+/** How per-token losses are reduced to one number. */
+export type LossAggregation = 'token-mean' | 'sequence-mean' | 'constant';
+
+export const KL_ESTIMATORS: readonly KlEstimator[] = ['k1', 'k2', 'k3'];
+export const LOSS_AGGREGATIONS: readonly LossAggregation[] = ['token-mean', 'sequence-mean', 'constant'];
+
+export const DEFAULT_EPSILON = 0.2;
+
+export interface PolicyLossOptions {
+  /** Lower clip range ε_low: the ratio is clipped below at `1 − ε_low`. In [0, 1]. Defaults to `0.2`. */
+  epsilonLow?: number;
+  /** Upper clip range ε_high: the ratio is clipped above at `1 + ε_high`. Finite, ≥ 0. Defaults to `epsilonLow`. */
+  epsilonHigh?: number;
+  /** Dual-clip constant c > 1 bounding the loss of negative-advantage tokens by `−c·A`. Defaults to `undefined` (off). */
+  dualClip?: number;
+  /** KL penalty coefficient β ≥ 0; β > 0 requires `inputs.logpRef`. Defaults to `0`. */
+  beta?: number;
+  /** KL estimator: `'k1'` (`logp − logpRef`), `'k2'` (`½δ²`) or `'k3'` (`e^δ − δ − 1`), δ = logpRef − logp. Defaults to `'k3'`. */
+  kl?: KlEstimator;
+  /**
+   * `'token-mean'` (sum over valid tokens / their count), `'sequence-mean'` (mean over sequences with a valid
+   * token of each sequence's token mean: original GRPO) or `'constant'` (sum / (N·maxLength): Dr. GRPO).
+   * Defaults to `'token-mean'`.
+   */
+  aggregation?: LossAggregation;
+  /** The constant length of the `'constant'` aggregation, a positive integer (ignored by the others). Defaults to `T` (shape.tokens). */
+  maxLength?: number;
+}
+
+export interface PolicyLossCallOptions extends PolicyLossOptions {
+  /** Which implementation runs. Defaults to `'auto'`. */
+  backend?: Backend;
+}
+
+export interface PolicyLossInputs {
+  /** Log-probabilities of the sampled tokens under the current policy, `[N][T]`. */
+  logp: Float32Array;
+  /** Log-probabilities under the policy that sampled the batch, `[N][T]`. */
+  logpOld: Float32Array;
+  /** Log-probabilities under the reference policy, `[N][T]`; needed when `beta > 0`, else used only for `meanKl`. */
+  logpRef?: Float32Array | null;
+  /** Advantage of each sequence, `[N]`, broadcast to its tokens. */
+  advantages: Float32Array;
+  /** Token mask `[N][T]`: nonzero = valid token. */
+  mask: Uint8Array;
+}
+
+/** Batch shape: `sequences` (N) of `tokens` (T). */
+export interface PolicyLossShape {
+  sequences: number;
+  tokens: number;
+}
+
+/** Statistics of one call. Fractions and means are over the valid tokens (0 when there are none). */
+export interface PolicyLossMetrics {
+  /** Fraction of valid tokens with A < 0 whose ratio is below `1 − ε_low` (lower clip active). */
+  clipFracLow: number;
+  /** Fraction of valid tokens with A > 0 whose ratio is above `1 + ε_high` (upper clip active). */
+  clipFracHigh: number;
+  /** Fraction of valid tokens with A < 0 whose loss is capped at `−c·A` by the dual clip. */
+  dualClipFrac: number;
+  /** Mean ratio `exp(logp − logpOld)`. */
+  meanRatio: number;
+  /** Mean of the selected KL estimator (0 without `logpRef`). */
+  meanKl: number;
+  /** Tokens that entered the loss. */
+  validTokens: number;
+  /** Tokens with mask ≠ 0 excluded because an input value (log-prob or their sequence's advantage) was not finite. */
+  nonFinite: number;
+}
+
+export interface PolicyLossResult {
+  /** The aggregated loss (to be minimized). */
+  loss: number;
+  /** ∂loss/∂logp, `[N][T]`; 0 at excluded tokens. */
+  grad: Float32Array;
+  metrics: PolicyLossMetrics;
+  /** The implementation that ran. */
+  backend: ResolvedBackend;
+}
+
+export const KL_CODES: Record<KlEstimator, number> = { k1: 0, k2: 1, k3: 2 };
+export const AGGREGATION_CODES: Record<LossAggregation, number> = { 'token-mean': 0, 'sequence-mean': 1, constant: 2 };
+
+/** Validated inputs and options, in the form every backend consumes (codes as in native/kernels/policy_loss.h). */
+export interface PolicyLossParams {
+  sequences: number;
+  tokens: number;
+  logp: Float32Array;
+  logpOld: Float32Array;
+  logpRef: Float32Array | null;
+  advantages: Float32Array;
+  mask: Uint8Array;
+  epsilonLow: number;
+  epsilonHigh: number;
+  /** 0 = off. */
+  dualClip: number;
+  beta: number;
+  /** 0 = k1, 1 = k2, 2 = k3. */
+  kl: number;
+  /** 0 = token-mean, 1 = sequence-mean, 2 = constant. */
+  aggregation: number;
+  maxLength: number;
+}
+
+const OPTION_KEYS = ['epsilonLow', 'epsilonHigh', 'dualClip', 'beta', 'kl', 'aggregation', 'maxLength', 'backend'] as const;
+
+/** Check `shape` and return a plain copy. */
+export function validatePolicyShape(shape: unknown): PolicyLossShape {
+  if (shape === null || typeof shape !== 'object' || Array.isArray(shape)) {
+    throw invalidType('shape', 'an object { sequences, tokens }', shape);
+  }
+  const { sequences, tokens } = shape as Record<string, unknown>;
+  assertPositiveInt('shape.sequences', sequences);
+  assertPositiveInt('shape.tokens', tokens);
+  const n = sequences * tokens;
+  if (!Number.isSafeInteger(n) || n > MAX_ELEMENTS) {
+    throw invalidValue('shape', `sequences·tokens <= ${MAX_ELEMENTS} elements`, n);
+  }
+  return { sequences, tokens };
+}
+
+function tokenArray(name: string, value: unknown, n: number): Float32Array {
+  const expected = `a Float32Array of length ${n} (sequences·tokens)`;
+  if (!(value instanceof Float32Array)) throw invalidType(name, expected, value);
+  if (value.length !== n) throw invalidValue(name, expected, value);
+  return value;
+}
+
+/** Validate the options alone (shared with the tfjs op, which gets its arrays from tensors). */
+export function resolvePolicyOptions(
+  options: unknown,
+  shape: PolicyLossShape,
+  hasRef: boolean,
+): Omit<PolicyLossParams, 'sequences' | 'tokens' | 'logp' | 'logpOld' | 'logpRef' | 'advantages' | 'mask'> {
+  assertOptionsObject('options', options);
+  assertKnownKeys('options', options, OPTION_KEYS);
+  const o = options ?? {};
+  let epsilonLow = DEFAULT_EPSILON;
+  if (o.epsilonLow !== undefined) {
+    assertNumber('options.epsilonLow', o.epsilonLow, { min: 0, max: 1 });
+    epsilonLow = o.epsilonLow;
+  }
+  let epsilonHigh = epsilonLow;
+  if (o.epsilonHigh !== undefined) {
+    assertNumber('options.epsilonHigh', o.epsilonHigh, { min: 0 });
+    epsilonHigh = o.epsilonHigh;
+  }
+  let dualClip = 0;
+  if (o.dualClip !== undefined) {
+    assertNumber('options.dualClip', o.dualClip, { min: 1, exclusiveMin: true });
+    dualClip = o.dualClip;
+  }
+  let beta = 0;
+  if (o.beta !== undefined) {
+    assertNumber('options.beta', o.beta, { min: 0 });
+    beta = o.beta;
+  }
+  if (beta > 0 && !hasRef) throw invalidValue('options.beta', '0 when inputs.logpRef is not given', beta);
+  let kl: KlEstimator = 'k3';
+  if (o.kl !== undefined) {
+    assertOneOf('options.kl', o.kl, KL_ESTIMATORS);
+    kl = o.kl;
+  }
+  let aggregation: LossAggregation = 'token-mean';
+  if (o.aggregation !== undefined) {
+    assertOneOf('options.aggregation', o.aggregation, LOSS_AGGREGATIONS);
+    aggregation = o.aggregation;
+  }
+  let maxLength = shape.tokens;
+  if (o.maxLength !== undefined) {
+    assertPositiveInt('options.maxLength', o.maxLength);
+    maxLength = o.maxLength;
+  }
+  return {
+    epsilonLow,
+    epsilonHigh,
+    dualClip,
+    beta,
+    kl: KL_CODES[kl],
+    aggregation: AGGREGATION_CODES[aggregation],
+    maxLength,
+  };
+}
+
+/** Validate everything a call takes; throws TypeError/RangeError naming the argument. */
+export function resolvePolicyLoss(inputs: unknown, shape: unknown, options: unknown): PolicyLossParams {
+  const s = validatePolicyShape(shape);
+  if (inputs === null || typeof inputs !== 'object' || Array.isArray(inputs)) {
+    throw invalidType('inputs', 'an object { logp, logpOld, logpRef?, advantages, mask }', inputs);
+  }
+  const i = inputs as Record<string, unknown>;
+  const n = s.sequences * s.tokens;
+  const logp = tokenArray('inputs.logp', i.logp, n);
+  const logpOld = tokenArray('inputs.logpOld', i.logpOld, n);
+  const logpRef = i.logpRef === undefined || i.logpRef === null ? null : tokenArray('inputs.logpRef', i.logpRef, n);
+  const advExpected = `a Float32Array of length ${s.sequences} (sequences)`;
+  if (!(i.advantages instanceof Float32Array)) throw invalidType('inputs.advantages', advExpected, i.advantages);
+  if (i.advantages.length !== s.sequences) throw invalidValue('inputs.advantages', advExpected, i.advantages);
+  const maskExpected = `a Uint8Array of length ${n} (sequences·tokens)`;
+  if (!(i.mask instanceof Uint8Array)) throw invalidType('inputs.mask', maskExpected, i.mask);
+  if (i.mask.length !== n) throw invalidValue('inputs.mask', maskExpected, i.mask);
+  return {
+    sequences: s.sequences,
+    tokens: s.tokens,
+    logp,
+    logpOld,
+    logpRef,
+    advantages: i.advantages,
+    mask: i.mask,
+    ...resolvePolicyOptions(options, s, logpRef !== null),
+  };
+}
+
+function nativeArgs(p: PolicyLossParams, device: number, grad: Float32Array): NativePolicyLossArgs {
+  return { ...p, device: device as NativePolicyLossArgs['device'], grad };
+}
+
+function toResult(r: NativePolicyLossResult, grad: Float32Array, backend: ResolvedBackend): PolicyLossResult {
+  const { loss, ...metrics } = r;
+  return {
+    loss,
+    grad,
+    metrics: {
+      clipFracLow: metrics.clipFracLow,
+      clipFracHigh: metrics.clipFracHigh,
+      dualClipFrac: metrics.dualClipFrac,
+      meanRatio: metrics.meanRatio,
+      meanKl: metrics.meanKl,
+      validTokens: metrics.validTokens,
+      nonFinite: metrics.nonFinite,
+    },
+    backend,
+  };
+}
+
+/**
+ * Clipped policy loss, its gradient with respect to `logp`, and metrics (docs/policy-loss.md).
+ *
+ * Valid tokens: mask ≠ 0 and every given log-prob at the token and the sequence's advantage finite;
+ * the others are excluded (those with mask ≠ 0 are counted in `metrics.nonFinite`). An all-excluded
+ * batch gives loss 0 and a zero gradient.
+ */
+export function policyLoss(
+  inputs: PolicyLossInputs,
+  shape: PolicyLossShape,
+  options?: PolicyLossCallOptions,
+): PolicyLossResult {
+  const p = resolvePolicyLoss(inputs, shape, options);
+  const call = resolveBackend(backendOption(options));
+  const grad = new Float32Array(p.sequences * p.tokens);
+  if (call.addon) return toResult(call.addon.policyLoss(nativeArgs(p, call.device, grad)), grad, call.backend);
+  return toResult(policyLossJs(p, grad), grad, call.backend);
+}
+
+/**
+ * `policyLoss` with the native work off the JavaScript thread (the pure-TypeScript path runs
+ * on a later tick). The input arrays must not be modified until the promise settles.
+ */
+export async function policyLossAsync(
+  inputs: PolicyLossInputs,
+  shape: PolicyLossShape,
+  options?: PolicyLossCallOptions,
+): Promise<PolicyLossResult> {
+  const p = resolvePolicyLoss(inputs, shape, options);
+  const call = resolveBackend(backendOption(options));
+  const grad = new Float32Array(p.sequences * p.tokens);
+  if (call.addon) return toResult(await call.addon.policyLoss(nativeArgs(p, call.device, grad), true), grad, call.backend);
+  await laterTick();
+  return toResult(policyLossJs(p, grad), grad, call.backend);
+}
