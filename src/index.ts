@@ -6,3 +6,28 @@ export { gprlAdvantages, gprlAdvantagesAsync } from './kernels/gprlAdvantages.js
 export { preferenceMatrix, preferenceMatrixAsync } from './kernels/preferenceMatrix.js';
 export type { Policy, Tokens, SampleOptions, SampleResult, LogProbOptions, LogProbResult, NamedWeight } from './policy/policy.js';
 export { GruPolicy, type GruPolicyOptions } from './policy/gruPolicy.js';
+export {
+  policyLoss,
+  policyLossAsync,
+  type PolicyLossOptions,
+  type PolicyLossCallOptions,
+  type PolicyLossInputs,
+  type PolicyLossShape,
+  type PolicyLossMetrics,
+  type PolicyLossResult,
+  type KlEstimator,
+  type LossAggregation,
+} from './kernels/policyLoss.js';
+export { DriftMonitor, DRIFT_EVENT_KINDS, SECONDARY_DETECTORS, flooredKl, projectMeanOne } from './trainer/driftMonitor.js';
+export type {
+  DriftMonitorOptions,
+  ResolvedDriftMonitorOptions,
+  DriftStepInput,
+  DriftEvent,
+  DriftEventKind,
+  DriftDecision,
+  DriftMonitorState,
+  SecondaryDetector,
+} from './trainer/driftMonitor.js';
+export { AdaptiveKlController } from './trainer/adaptiveKl.js';
+export type { AdaptiveKlOptions, AdaptiveKlState } from './trainer/adaptiveKl.js';

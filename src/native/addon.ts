@@ -77,6 +77,38 @@ export interface NativePreferenceMatrixArgs {
   out: Float32Array; // B*G*G
 }
 
+/** `policy_loss` (docs/policy-loss.md). Codes: kl 0 = k1, 1 = k2, 2 = k3; aggregation 0 = token-mean, 1 = sequence-mean, 2 = constant. */
+export interface NativePolicyLossArgs {
+  logp: Float32Array; // N*T
+  logpOld: Float32Array; // N*T
+  logpRef: Float32Array | null; // N*T
+  advantages: Float32Array; // N
+  mask: Uint8Array; // N*T
+  sequences: number; // N
+  tokens: number; // T
+  epsilonLow: number;
+  epsilonHigh: number;
+  dualClip: number; // 0 = off
+  beta: number;
+  kl: number;
+  aggregation: number;
+  maxLength: number;
+  device: DeviceCode;
+  grad: Float32Array; // N*T, output
+}
+
+/** Loss and metrics of `policy_loss`. */
+export interface NativePolicyLossResult {
+  loss: number;
+  clipFracLow: number;
+  clipFracHigh: number;
+  dualClipFrac: number;
+  meanRatio: number;
+  meanKl: number;
+  validTokens: number;
+  nonFinite: number;
+}
+
 /** Counts returned by the advantage kernels. */
 export interface NativeAdvantageCounts {
   degenerate: number;
@@ -110,6 +142,8 @@ export interface NativeAddon {
   gprlAdvantages(args: NativeGprlAdvantagesArgs, async: true): Promise<NativeAdvantageCounts>;
   preferenceMatrix(args: NativePreferenceMatrixArgs, async?: false): void;
   preferenceMatrix(args: NativePreferenceMatrixArgs, async: true): Promise<void>;
+  policyLoss(args: NativePolicyLossArgs, async?: false): NativePolicyLossResult;
+  policyLoss(args: NativePolicyLossArgs, async: true): Promise<NativePolicyLossResult>;
 }
 
 export interface LoadedAddon {
