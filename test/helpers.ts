@@ -1,0 +1,227 @@
+/**
+ * Test helpers: seeded input generators and a comparison that prints the first mismatches.
+ *
+ * Tolerances (float32 outputs against the float64 reference): an entry passes when
+ * `|got − want| ≤ atol + rtol·|want|`. Every kernel accumulates in float64 and rounds to float32
+ * only when storing, so a correct output differs from the reference by about one float32 rounding
+ * (half an ulp, 6e-8 relative) plus float64 summation-order noise (~1e-15 relative). We allow
+ * rtol = 1e-5 (the project's float32 budget: headroom for a backend that stores an intermediate such
+ * as ŝ in float32 before normalizing) and an atol tied to each output's natural scale, because some
+ * exact values are 0 (logit-mode means, the advantage of a median response) where a relative test
+ * means nothing and cancellation leaves residues of (float64 ε)·(the magnitudes that cancelled):
+ *   - scores and their means/stds: atol = 1e-6 × the largest |ŝ| of the case (logit scores are
+ *     differences of products a·b̄ − b·ā, so their rounding scales with that magnitude);
+ *   - normalized advantages: values are z-scores of size O(1) (|Â| ≤ √G); atol = 1e-5. The division
+ *     by σ amplifies any error in ŝ by |ŝ|/σ, so test inputs keep σ comparable to |ŝ| (normal
+ *     embeddings; winrate τ not far above the pair-score scale), where that amplification is ≤ ~10;
+ *   - probabilities (preference matrix): in [0, 1], atol = 1e-6.
+ * NaN must match NaN and ±Infinity must match exactly.
+ */
+import { expect } from 'vitest';
+import { Rng } from '../src/random.js';
+import type { AdvantageResult, GroupShape } from '../src/types.js';
+import type { RefAdvantageResult } from './reference.js';
+
+export interface Tolerance {
+  rtol: number;
+  atol: number;
+}
+
+/** Relative budget shared by every comparison (see above). */
+export const RTOL = 1e-5;
+/** Advantages and normalized per-dimension advantages (z-scores, O(1)). */
+export const TOL_ADVANTAGE: Tolerance = { rtol: RTOL, atol: 1e-5 };
+/** Probabilities in [0, 1]. */
+export const TOL_PROBABILITY: Tolerance = { rtol: RTOL, atol: 1e-6 };
+
+/** Tolerance for score-valued outputs (ŝ, their means and stds), scaled by the largest finite |value|. */
+export function scoreTolerance(want: ArrayLike<number>): Tolerance {
+  return { rtol: RTOL, atol: 1e-6 * Math.max(maxAbs(want), 1e-30) };
+}
+
+export function maxAbs(xs: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < xs.length; i++) {
+    const v = Math.abs(Number(xs[i]));
+    if (Number.isFinite(v) && v > m) m = v;
+  }
+  return m;
+}
+
+/**
+ * Assert `got ≈ want` elementwise; on failure the message lists the first mismatches
+ * (index, got, want, |diff|, allowed) and how many there are in all.
+ */
+export function expectClose(
+  got: ArrayLike<number>,
+  want: ArrayLike<number>,
+  opts: Partial<Tolerance> & { label?: string } = {},
+): void {
+  const rtol = opts.rtol ?? RTOL;
+  const atol = opts.atol ?? 0;
+  const label = opts.label ?? 'values';
+  if (got.length !== want.length) throw new Error(`${label}: length ${got.length}, expected ${want.length}`);
+  const bad: string[] = [];
+  let count = 0;
+  for (let i = 0; i < got.length; i++) {
+    const g = Number(got[i]);
+    const w = Number(want[i]);
+    let ok: boolean;
+    if (Number.isNaN(w) || Number.isNaN(g)) ok = Number.isNaN(w) && Number.isNaN(g);
+    else if (!Number.isFinite(w) || !Number.isFinite(g)) ok = g === w;
+    else ok = Math.abs(g - w) <= atol + rtol * Math.abs(w);
+    if (!ok) {
+      count++;
+      if (bad.length < 10) {
+        const allowed = atol + rtol * Math.abs(w);
+        bad.push(`  [${i}] got ${g}, want ${w}, |diff| ${Math.abs(g - w).toExponential(3)}, allowed ${allowed.toExponential(3)}`);
+      }
+    }
+  }
+  if (count > 0) {
+    throw new Error(`${label}: ${count} of ${got.length} mismatched (rtol ${rtol}, atol ${atol}); first:\n${bad.join('\n')}`);
+  }
+}
+
+/** Shape element counts. */
+export function sizes(shape: GroupShape): { responses: number; scores: number; embeddings: number; perGroup: number } {
+  const { groups: B, groupSize: G, dims: k } = shape;
+  return { responses: B * G, scores: B * G * k, embeddings: B * G * 2 * k, perGroup: B * k };
+}
+
+/** Standard-normal embeddings `[B][G][2k]` times `scale`. */
+export function randomEmbeddings(rng: Rng, shape: GroupShape, scale = 1): Float32Array {
+  return rng.normalArray(sizes(shape).embeddings, 0, scale);
+}
+
+/** Scores `[B][G][k]`: normal with a per-group, per-dimension offset and spread. */
+export function randomScores(rng: Rng, shape: GroupShape): Float32Array {
+  const { groups: B, groupSize: G, dims: k } = shape;
+  const out = new Float32Array(B * G * k);
+  for (let b = 0; b < B; b++) {
+    for (let l = 0; l < k; l++) {
+      const offset = rng.normal(0, 2);
+      const spread = Math.exp(rng.uniform(-2, 2));
+      for (let i = 0; i < G; i++) out[(b * G + i) * k + l] = offset + spread * rng.normal();
+    }
+  }
+  return out;
+}
+
+/** Mask of `n` responses with each one masked with probability `p`. */
+export function randomMask(rng: Rng, n: number, p = 0.2): Uint8Array {
+  const m = new Uint8Array(n);
+  for (let i = 0; i < n; i++) m[i] = rng.next() < p ? 0 : 1 + rng.int(255);
+  return m;
+}
+
+/** Mask out every response of group `b`. */
+export function maskGroup(mask: Uint8Array, shape: GroupShape, b: number): Uint8Array {
+  mask.fill(0, b * shape.groupSize, (b + 1) * shape.groupSize);
+  return mask;
+}
+
+/** Leave only `keep` valid responses in group `b` (the first ones). */
+export function keepFirst(mask: Uint8Array, shape: GroupShape, b: number, keep: number): Uint8Array {
+  for (let i = 0; i < shape.groupSize; i++) mask[b * shape.groupSize + i] = i < keep ? 1 : 0;
+  return mask;
+}
+
+const NON_FINITE = [NaN, Infinity, -Infinity];
+
+/**
+ * Put NaN/+Inf/−Inf into `count` random entries of `values`, whose rows are `rowLength` long;
+ * returns the set of affected rows (responses).
+ */
+export function injectNonFinite(rng: Rng, values: Float32Array, rowLength: number, count: number): Set<number> {
+  const rows = new Set<number>();
+  for (let t = 0; t < count; t++) {
+    const idx = rng.int(values.length);
+    values[idx] = NON_FINITE[t % 3]!;
+    rows.add(Math.floor(idx / rowLength));
+  }
+  return rows;
+}
+
+/**
+ * Make dimension `l` of group `b` degenerate, i.e. every pair score s_l(i, j) exactly 0, so its
+ * std is exactly 0 on every backend: `'identical'` copies response 0's (a_l, b_l) to every response,
+ * `'zero-a'` sets every a_l to 0, `'zero'` sets both to 0.
+ */
+export function makeDegenerate(
+  emb: Float32Array,
+  shape: GroupShape,
+  b: number,
+  l: number,
+  kind: 'identical' | 'zero-a' | 'zero' = 'identical',
+): Float32Array {
+  const { groupSize: G, dims: k } = shape;
+  const first = (b * G) * 2 * k + 2 * l;
+  const a0 = emb[first]!;
+  const b0 = emb[first + 1]!;
+  for (let i = 0; i < G; i++) {
+    const o = (b * G + i) * 2 * k + 2 * l;
+    if (kind === 'identical') {
+      emb[o] = a0;
+      emb[o + 1] = b0;
+    } else if (kind === 'zero-a') {
+      emb[o] = 0;
+    } else {
+      emb[o] = 0;
+      emb[o + 1] = 0;
+    }
+  }
+  return emb;
+}
+
+/** λ `[B][k]`: positive uniform values, with a dimension zeroed now and then (keeping a positive sum). */
+export function randomLambdas(rng: Rng, shape: GroupShape): Float32Array {
+  const { groups: B, dims: k } = shape;
+  const out = new Float32Array(B * k);
+  for (let b = 0; b < B; b++) {
+    for (let l = 0; l < k; l++) out[b * k + l] = rng.uniform(0.05, 1);
+    if (k > 1 && rng.next() < 0.3) out[b * k + rng.int(k)] = 0;
+  }
+  return out;
+}
+
+/** m `[k]`: positive values around 1. */
+export function randomDimWeights(rng: Rng, k: number): Float32Array {
+  const out = new Float32Array(k);
+  for (let l = 0; l < k; l++) out[l] = rng.uniform(0.2, 3);
+  return out;
+}
+
+/** Count of non-NaN / NaN entries. */
+export function countNaN(xs: ArrayLike<number>): number {
+  let c = 0;
+  for (let i = 0; i < xs.length; i++) if (Number.isNaN(Number(xs[i]))) c++;
+  return c;
+}
+
+/** The shapes every kernel is swept over (design §4): G ∈ {1, 2, 3, 7, 64}, k ∈ {1, 3, 8}, B ∈ {1, 3, 5}. */
+export function shapeGrid(): GroupShape[] {
+  const out: GroupShape[] = [];
+  for (const groupSize of [1, 2, 3, 7, 64]) {
+    for (const dims of [1, 3, 8]) {
+      for (const groups of [1, groupSize === 64 ? 3 : 5]) out.push({ groups, groupSize, dims });
+    }
+  }
+  return out;
+}
+
+export const shapeName = (s: GroupShape): string => `B${s.groups} G${s.groupSize} k${s.dims}`;
+
+/** Compare every output and both counts with the reference. */
+export function expectAdvantagesMatch(got: AdvantageResult, want: RefAdvantageResult, label: string): void {
+  expectClose(got.advantages, want.advantages, { ...TOL_ADVANTAGE, label: `${label} advantages` });
+  expectClose(got.dimAdvantages, want.dimAdvantages, { ...TOL_ADVANTAGE, label: `${label} dimAdvantages` });
+  const scale = scoreTolerance([...want.dimMean, ...want.dimStd]);
+  expectClose(got.dimMean, want.dimMean, { ...scale, label: `${label} dimMean` });
+  expectClose(got.dimStd, want.dimStd, { ...scale, label: `${label} dimStd` });
+  expect(got.masked, `${label} masked`).toBe(want.masked);
+  expect(got.degenerate, `${label} degenerate`).toBe(want.degenerate);
+  expect(got.advantages.some(Number.isNaN), `${label} NaN advantages`).toBe(false);
+  expect(got.dimAdvantages.some(Number.isNaN), `${label} NaN dimAdvantages`).toBe(false);
+}
+
