@@ -9,6 +9,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { backendInfo } from '../../src/backend.js';
+import { loadAddon } from '../../src/native/addon.js';
 import { policyLoss, policyLossAsync, type PolicyLossOptions, type PolicyLossInputs } from '../../src/kernels/policyLoss.js';
 import { Rng } from '../../src/random.js';
 import type { ResolvedBackend } from '../../src/types.js';
@@ -234,6 +235,21 @@ describe.each(BACKENDS)('policyLoss on %s', (backend) => {
     const b = makeBatch(new Rng(7), 64, 1000);
     checkAgainstReference(b, { epsilonHigh: 0.28, dualClip: 3, beta: 0.04 }, backend, true);
     checkAgainstReference(b, { aggregation: 'sequence-mean', beta: 0.04, kl: 'k2' }, backend, true);
+  });
+
+  it.runIf(backend === 'cpu')('gives bitwise the same result with 1 thread and with several', () => {
+    const addon = loadAddon().addon!;
+    const b = makeBatch(new Rng(17), 64, 1500);
+    const opts = { backend, beta: 0.05, aggregation: 'sequence-mean' as const };
+    const threads = addon.getNumThreads();
+    addon.setNumThreads(1);
+    const one = policyLoss(b.inputs, { sequences: 64, tokens: 1500 }, opts);
+    addon.setNumThreads(Math.max(threads, 4));
+    const many = policyLoss(b.inputs, { sequences: 64, tokens: 1500 }, opts);
+    addon.setNumThreads(threads);
+    expect(many.loss).toBe(one.loss);
+    expect(many.metrics).toEqual(one.metrics);
+    expect(many.grad).toEqual(one.grad);
   });
 
   it('computes the hand-derived clipping, dual clip and aggregation values', () => {
