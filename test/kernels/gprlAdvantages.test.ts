@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { backendInfo, gprlAdvantages, gprlAdvantagesAsync, groupAdvantages, groupScores } from '../../src/index.js';
+import { backendInfo, gprlAdvantages, gprlAdvantagesAsync, groupAdvantages, groupScores } from '../../src/kernels/index.js';
 import { Rng } from '../../src/random.js';
 import type { GprlAdvantageOptions, GroupShape, NormalizeMode, ScoreMode, StdMode } from '../../src/types.js';
 import {

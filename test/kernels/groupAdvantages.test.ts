@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { backendInfo, groupAdvantages, groupAdvantagesAsync } from '../../src/index.js';
+import { backendInfo, groupAdvantages, groupAdvantagesAsync } from '../../src/kernels/index.js';
 import { Rng } from '../../src/random.js';
 import type { AdvantageOptions, GroupShape, NormalizeMode, StdMode } from '../../src/types.js';
 import {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { backendInfo, groupScores, groupScoresAsync } from '../../src/index.js';
+import { backendInfo, groupScores, groupScoresAsync } from '../../src/kernels/index.js';
 import { Rng } from '../../src/random.js';
 import type { GroupShape, ScoreMode } from '../../src/types.js';
 import {

@@ -1,6 +1,6 @@
 /** The reductions and invariances of design §2.3, on every backend. */
 import { describe, expect, it } from 'vitest';
-import { backendInfo, gprlAdvantages, groupScores, preferenceMatrix } from '../../src/index.js';
+import { backendInfo, gprlAdvantages, groupScores, preferenceMatrix } from '../../src/kernels/index.js';
 import { Rng } from '../../src/random.js';
 import type { GroupShape, ScoreMode, StdMode } from '../../src/types.js';
 import { TOL_ADVANTAGE, expectClose, maxAbs, randomEmbeddings, randomLambdas, randomMask, sizes } from '../helpers.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { backendInfo, preferenceMatrix, preferenceMatrixAsync } from '../../src/index.js';
+import { backendInfo, preferenceMatrix, preferenceMatrixAsync } from '../../src/kernels/index.js';
 import { Rng } from '../../src/random.js';
 import type { GroupShape } from '../../src/types.js';
 import { TOL_PROBABILITY, expectClose, injectNonFinite, randomEmbeddings, randomLambdas, shapeGrid, shapeName } from '../helpers.js';
