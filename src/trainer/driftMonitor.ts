@@ -49,11 +49,15 @@ export interface DriftMonitorOptions {
   warmupSteps?: number;
   /** EMA decay d of the spectrum, ᾱ ← d·ᾱ + (1−d)·α, in [0, 1). Defaults to `0.8`. */
   emaDecay?: number;
-  /** Drift threshold τ_D on KL(ᾱ‖α⁰) in nats (> 0), or `'calibrate'` (max(calibrateFloor, mean + calibrateZ·std) of the warm-up steps' KL(α_j‖α⁰)). Defaults to `0.05`. */
+  /**
+   * Drift threshold τ_D on KL(ᾱ‖α⁰) in nats (> 0), or `'calibrate'`: τ_D = max(calibrateFloor, μ + z·max(σ, μ))
+   * where μ, σ are the mean and (population) std of the warm-up steps' leave-one-out KL(α_j ‖ mean of the other
+   * warm-up α); needs warmupSteps ≥ 3. Defaults to `0.05`.
+   */
   threshold?: number | 'calibrate';
-  /** z in the calibrated threshold, ≥ 0. Defaults to `3`. */
+  /** z in the calibrated threshold, ≥ 0. Defaults to `5`. */
   calibrateZ?: number;
-  /** Lower bound of the calibrated threshold in nats, > 0. Defaults to `0.01`. */
+  /** Lower bound of the calibrated threshold in nats, > 0. Defaults to `0.02`. */
   calibrateFloor?: number;
   /** Floor f inside the logarithms of the KL and of the reweighting ratio, in (0, 0.01]. Defaults to `1e-8`. */
   logFloor?: number;
@@ -249,9 +253,12 @@ function resolveOptions(options: DriftMonitorOptions): ResolvedDriftMonitorOptio
     if (typeof threshold === 'string') throw invalidValue('options.threshold', "a number > 0 or 'calibrate'", threshold);
     assertNumber('options.threshold', threshold, { min: 0, exclusiveMin: true });
   }
-  const calibrateZ = o.calibrateZ ?? 3;
+  if (threshold === 'calibrate' && warmupSteps < 3) {
+    throw invalidValue('options.warmupSteps', "an integer >= 3 with threshold 'calibrate'", warmupSteps);
+  }
+  const calibrateZ = o.calibrateZ ?? 5;
   assertNumber('options.calibrateZ', calibrateZ, { min: 0 });
-  const calibrateFloor = o.calibrateFloor ?? 0.01;
+  const calibrateFloor = o.calibrateFloor ?? 0.02;
   assertNumber('options.calibrateFloor', calibrateFloor, { min: 0, exclusiveMin: true });
   const logFloor = o.logFloor ?? 1e-8;
   assertNumber('options.logFloor', logFloor, { min: 0, max: 0.01, exclusiveMin: true });
@@ -770,10 +777,20 @@ export class DriftMonitor {
     this.alphaRef = ref;
     const values: Record<string, number | number[]> = { alphaRef: Array.from(ref), steps: n };
     if (o.threshold === 'calibrate') {
-      const ds = this.warmupAlphas.map((a) => flooredKl(a, ref, o.logFloor));
+      // leave-one-out: each warm-up α_j against the mean of the other warm-up steps, so the spread
+      // includes the error of the reference itself (in-sample KL(α_j‖α⁰) is biased low by ~1/W)
+      const ds = this.warmupAlphas.map((a, j) => {
+        const others = new Float64Array(k);
+        this.warmupAlphas.forEach((b, i) => {
+          if (i !== j) for (let l = 0; l < k; l++) others[l]! += b[l]! / (n - 1);
+        });
+        return flooredKl(a, others, o.logFloor);
+      });
       const mean = ds.reduce((s, d) => s + d, 0) / n;
       const std = Math.sqrt(ds.reduce((s, d) => s + (d - mean) * (d - mean), 0) / n);
-      this.tau = Math.max(o.calibrateFloor, mean + o.calibrateZ * std);
+      // A handful of warm-up values gives an unreliable std; these KL values are roughly scaled χ² with
+      // std ≈ mean or larger, so the spread used is max(std, mean).
+      this.tau = Math.max(o.calibrateFloor, mean + o.calibrateZ * Math.max(std, mean));
       values.warmupDrift = ds;
       values.warmupDriftMean = mean;
       values.warmupDriftStd = std;
