@@ -1,0 +1,19 @@
+// Same-process memory-bandwidth probe used by the benchmarks to express kernel throughput as a
+// fraction of what this machine's memory delivers.
+#pragma once
+
+#include <cstddef>
+
+#include "common.h"
+
+namespace gprl {
+
+struct BandwidthResult {
+  double read_gbs = 0;  // streaming read (sum of 64-bit words), bytes read per second / 1e9
+  double copy_gbs = 0;  // copy of the buffer into a second buffer, bytes read + written per second / 1e9
+};
+
+/** Best of `reps` over a buffer of `bytes` (rounded down to a multiple of 64), on `threads` threads. */
+Status memory_bandwidth(std::size_t bytes, int reps, int threads, BandwidthResult* result);
+
+}  // namespace gprl

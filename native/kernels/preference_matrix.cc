@@ -1,0 +1,50 @@
+#include "preference_matrix.h"
+
+#include "group_core.h"
+#include "group_scores.h"
+#include "math_util.h"
+#include "parallel.h"
+
+namespace gprl {
+
+Status preference_matrix_cpu(const PreferenceMatrixParams& p, const float* embeddings, const float* lambdas,
+                             float* out) {
+  Status st = detail::check_shape("preference_matrix", p.shape);
+  if (st.ok) st = check_score_params("preference_matrix", kModeLogit, p.tau);
+  if (!st.ok) return st;
+  const int64_t B = p.shape.groups, G = p.shape.group_size, k = p.shape.dims;
+  const double tau = p.tau;
+  try {
+    parallel_for(static_cast<size_t>(B), static_cast<size_t>(G * G * k), [&](size_t b0, size_t b1) {
+      for (int64_t b = static_cast<int64_t>(b0); b < static_cast<int64_t>(b1); ++b) {
+        const float* e = embeddings + b * G * 2 * k;
+        const float* lam = lambdas ? lambdas + b * k : nullptr;
+        float* P = out + b * G * G;
+        for (int64_t i = 0; i < G; ++i) {
+          const float* ei = e + i * 2 * k;
+          for (int64_t j = 0; j < G; ++j) {
+            const float* ej = e + j * 2 * k;
+            double s = 0.0;
+            for (int64_t l = 0; l < k; ++l) {
+              const double sl = static_cast<double>(ei[2 * l]) * ej[2 * l + 1] -
+                                static_cast<double>(ei[2 * l + 1]) * ej[2 * l];
+              s += (lam ? static_cast<double>(lam[l]) : 1.0) * sl;
+            }
+            P[i * G + j] = static_cast<float>(detail::sigmoid(s / tau));
+          }
+        }
+      }
+    });
+  } catch (const std::exception& e) {
+    return Status::Error(std::string("gprl: preference_matrix: ") + e.what());
+  }
+  return Status::Ok();
+}
+
+#ifndef GPRL_WITH_CUDA
+Status preference_matrix_cuda(const PreferenceMatrixParams&, const float*, const float*, float*, const CudaLaunch&) {
+  return cuda_not_compiled("preference_matrix");
+}
+#endif
+
+}  // namespace gprl
