@@ -31,3 +31,4 @@ export type {
 } from './trainer/driftMonitor.js';
 export { AdaptiveKlController } from './trainer/adaptiveKl.js';
 export type { AdaptiveKlOptions, AdaptiveKlState } from './trainer/adaptiveKl.js';
+export * from './gpm/index.js';
