@@ -32,3 +32,10 @@ export type {
 export { AdaptiveKlController } from './trainer/adaptiveKl.js';
 export type { AdaptiveKlOptions, AdaptiveKlState } from './trainer/adaptiveKl.js';
 export * from './gpm/index.js';
+export { GPRLTrainer, scalarRewardAdvantages } from './trainer/trainer.js';
+export type { GPRLTrainerOptions, ResumeOptions, Rollout, VerifierResult, VerifierModel, VerifierFn, RewardFn, PromptSource } from './trainer/trainer.js';
+export { DEFAULT_CONFIG, resolveTrainerConfig, learningRateAt, aggregationOf } from './trainer/config.js';
+export type { GPRLTrainerConfig, ResolvedTrainerConfig, LossType, ScaleRewards, LrSchedulerType, OptimizerName } from './trainer/config.js';
+export type { StepMetrics, StepTiming } from './trainer/metrics.js';
+export { writeCheckpoint, readCheckpoint } from './trainer/checkpoint.js';
+export type { CheckpointData, CheckpointTensor, WriteCheckpointOptions } from './trainer/checkpoint.js';

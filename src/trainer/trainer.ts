@@ -14,7 +14,7 @@
  *     `Σ logp ⊙ stop_gradient(∂loss/∂logp)` → global-norm clipping → Adam (tfjs-core) at the scheduled
  *     learning rate.
  */
-import '@tensorflow/tfjs-core/dist/register_all_gradients.js';
+import '../gpm/gradients.js';
 import { tf } from '../tf.js';
 import { Rng } from '../random.js';
 import { assertKnownKeys, assertOptionsObject, invalidType, invalidValue } from '../errors.js';
