@@ -133,6 +133,14 @@ export interface TokenEncoderOptions {
 
 const TOKEN_KEYS = ['vocabSize', 'embeddingDim', 'hiddenDim', 'pooling', 'activation', 'maxLength', 'seed'] as const;
 
+/**
+ * Float one-hot rows. Built as int32 and cast: tfjs-backend-wasm 4.22 writes integer bit patterns
+ * when `tf.oneHot` is asked for a float32 result.
+ */
+function oneHotFloat(ids: tf.Tensor1D, depth: number): tf.Tensor2D {
+  return tf.cast(tf.oneHot(ids, depth), 'float32');
+}
+
 function gelu(x: tf.Tensor): tf.Tensor {
   // 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
   const inner = tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.pow(x, 3))));
@@ -191,9 +199,9 @@ class TokenEncoder implements Encoder {
       // Gather has no gradient kernel on every backend (wasm lacks UnsortedSegmentSum), so training
       // uses a one-hot product, whose gradient is a matMul everywhere.
       const tok = training
-        ? tf.matMul(tf.oneHot(ids, this.opts.vocabSize, 1, 0, 'float32'), table)
+        ? tf.matMul(oneHotFloat(ids, this.opts.vocabSize), table)
         : tf.gather(table, ids);
-      const segOneHot = tf.oneHot(tf.tensor1d(packed.segment, 'int32'), 2, 1, 0, 'float32');
+      const segOneHot = oneHotFloat(tf.tensor1d(packed.segment, 'int32'), 2);
       const x = tf.reshape(tf.add(tok, tf.matMul(segOneHot, this.v('encoder.segmentEmbedding'))), [N, T, E]);
       const mask = tf.tensor2d(packed.mask, [N, T]);
       let pooled: tf.Tensor;
