@@ -34,9 +34,14 @@ export const TOL_ADVANTAGE: Tolerance = { rtol: RTOL, atol: 1e-5 };
 /** Probabilities in [0, 1]. */
 export const TOL_PROBABILITY: Tolerance = { rtol: RTOL, atol: 1e-6 };
 
-/** Tolerance for score-valued outputs (ŝ, their means and stds), scaled by the largest finite |value|. */
-export function scoreTolerance(want: ArrayLike<number>): Tolerance {
-  return { rtol: RTOL, atol: 1e-6 * Math.max(maxAbs(want), 1e-30) };
+/**
+ * Tolerance for score-valued outputs (ŝ, their means and stds), scaled by the largest finite |value|,
+ * or by ½ for win rates (bounded by ½, and computed as a mean of probabilities minus ½, so their
+ * rounding is absolute). Never below two float32 denormal steps (outputs may underflow).
+ */
+export function scoreTolerance(want: ArrayLike<number>, mode: 'logit' | 'winrate' = 'logit'): Tolerance {
+  const scale = mode === 'winrate' ? Math.max(maxAbs(want), 0.5) : maxAbs(want);
+  return { rtol: RTOL, atol: Math.max(1e-6 * scale, 2 ** -148) };
 }
 
 export function maxAbs(xs: ArrayLike<number>): number {
@@ -225,3 +230,103 @@ export function expectAdvantagesMatch(got: AdvantageResult, want: RefAdvantageRe
   expect(got.dimAdvantages.some(Number.isNaN), `${label} NaN dimAdvantages`).toBe(false);
 }
 
+
+/** Unit roundoff of float64. */
+const U64 = 2 ** -53;
+
+/**
+ * A bound on the absolute float64 error of each ŝ_l of group b (`[B][k]`), for tolerances on
+ * ill-conditioned inputs. Implementations may sum in different orders (closed form against
+ * pairwise sums, one sigmoid per pair against two), so ŝ agree only to about G·u times the size of
+ * the terms summed: the products |a|·|b| in logit mode, the probabilities (≤ 1) in winrate mode,
+ * |ŝ| when scores are given. Groups with fewer than 2 valid responses have exact scores (bound 0).
+ */
+export function scoreErrorBounds(
+  shape: GroupShape,
+  input: { embeddings: Float32Array; mode: 'logit' | 'winrate'; mask?: Uint8Array } | { scores: Float32Array; mask?: Uint8Array },
+): number[] {
+  const { groups: B, groupSize: G, dims: k } = shape;
+  const out: number[] = [];
+  for (let b = 0; b < B; b++) {
+    const rows: number[] = [];
+    for (let i = 0; i < G; i++) {
+      if (input.mask && input.mask[b * G + i] === 0) continue;
+      const len = 'scores' in input ? k : 2 * k;
+      const src = 'scores' in input ? input.scores : input.embeddings;
+      const vals = Array.from(src.subarray((b * G + i) * len, (b * G + i + 1) * len));
+      if (vals.every(Number.isFinite)) rows.push(b * G + i);
+    }
+    for (let l = 0; l < k; l++) {
+      if (rows.length < 2) {
+        out.push(0);
+        continue;
+      }
+      let size: number;
+      if ('scores' in input) size = Math.max(...rows.map((r) => Math.abs(input.scores[r * k + l]!)));
+      else if (input.mode === 'winrate') size = 1;
+      else {
+        const e = input.embeddings;
+        size = Math.max(...rows.map((r) => Math.abs(e[(r * k + l) * 2]!))) * Math.max(...rows.map((r) => Math.abs(e[(r * k + l) * 2 + 1]!)));
+      }
+      out.push(8 * G * U64 * size);
+    }
+  }
+  return out;
+}
+
+export interface ConditionedTolerance {
+  /** Absolute tolerance for `advantages`. */
+  advantages: number;
+  /** Absolute tolerance for `dimAdvantages`. */
+  dimAdvantages: number;
+  /** A std lies within its error bound of stdFloor: backends may legitimately disagree on degeneracy. */
+  nearFloor: boolean;
+}
+
+/**
+ * Advantage tolerances widened by the conditioning of the normalization: an error δ in ŝ becomes
+ * δ/(σ + ε) in Â. For well-scaled inputs this adds nothing to TOL_ADVANTAGE; for, say, win rates
+ * whose spread σ is 1e-14 with ε = stdFloor = 0, the advantages are dominated by rounding noise and
+ * only their finiteness and the counts are meaningful.
+ */
+export function conditionedTolerance(
+  want: RefAdvantageResult,
+  bounds: number[],
+  shape: GroupShape,
+  opts: { eps?: number; stdFloor?: number; normalize?: string },
+): ConditionedTolerance {
+  const eps = opts.eps ?? 1e-4;
+  const floor = opts.stdFloor ?? 1e-6;
+  const { groups: B, dims: k } = shape;
+  const near = (sd: number, bound: number): boolean => bound > 0 && Math.abs(sd - floor) <= 10 * bound;
+  let nearFloor = false;
+  let ampDim = 0;
+  let ampScalar = 0;
+  for (let b = 0; b < B; b++) {
+    let groupBound = 0;
+    for (let l = 0; l < k; l++) {
+      const sd = want.dimStd[b * k + l]!;
+      const bound = bounds[b * k + l]!;
+      groupBound = Math.max(groupBound, bound);
+      if (near(sd, bound)) nearFloor = true;
+      if (sd > floor) ampDim = Math.max(ampDim, bound / (sd + eps));
+    }
+    if (opts.normalize === 'scalar') {
+      const sd = want.scalarStd[b]!;
+      if (near(sd, groupBound)) nearFloor = true;
+      if (sd > floor) ampScalar = Math.max(ampScalar, groupBound / (sd + eps));
+    }
+  }
+  let ampAdv = ampDim;
+  if (opts.normalize === 'scalar') ampAdv = ampScalar;
+  if (opts.normalize === 'gdpo') {
+    if (near(want.batchStd, ampDim)) nearFloor = true;
+    // A degenerate batch gives exact zeros; otherwise the error of A' is amplified once more.
+    ampAdv = want.batchStd > floor ? 4 * ampDim * (1 + 1 / (want.batchStd + eps)) * (1 + maxAbs(want.advantages)) : 0;
+  }
+  return {
+    advantages: TOL_ADVANTAGE.atol + 10 * ampAdv,
+    dimAdvantages: TOL_ADVANTAGE.atol + 10 * ampDim,
+    nearFloor,
+  };
+}

@@ -29,6 +29,10 @@ export interface RefAdvantageResult {
   dimStd: number[];
   degenerate: number;
   masked: number;
+  /** Diagnostics: the std of the aggregate score S per group (`'scalar'`; 0 otherwise). */
+  scalarStd: number[];
+  /** Diagnostics: the std of A' over the batch (`'gdpo'`; 0 otherwise). */
+  batchStd: number;
 }
 
 const DEFAULT_TAU = 0.1;
@@ -150,6 +154,8 @@ export function refGroupAdvantages(
   let degenerate = 0;
   let masked = 0;
   const batchValues: { idx: number; value: number }[] = [];
+  const scalarStd = new Array<number>(B).fill(0);
+  let batchStd = 0;
 
   for (let g = 0; g < B; g++) {
     const validIdx: number[] = [];
@@ -189,6 +195,7 @@ export function refGroupAdvantages(
       });
       const mu = refMean(S);
       const sd = refStd(S, stdMode);
+      scalarStd[g] = sd;
       const degen = n >= 1 && sd <= floor;
       if (degen) degenerate++;
       validIdx.forEach((i, t) => {
@@ -208,11 +215,12 @@ export function refGroupAdvantages(
     const values = batchValues.map((x) => x.value);
     const mu = refMean(values);
     const sd = refStd(values, stdMode);
+    batchStd = sd;
     const degen = values.length >= 1 && sd <= floor;
     if (degen) degenerate++;
     for (const { idx, value } of batchValues) advantages[idx] = degen ? 0 : (value - mu) / (sd + eps);
   }
-  return { advantages, dimAdvantages, dimMean, dimStd, degenerate, masked };
+  return { advantages, dimAdvantages, dimMean, dimStd, degenerate, masked, scalarStd, batchStd };
 }
 
 /** gprl_advantages: reference scores (kept in float64) chained into the reference advantages. */
