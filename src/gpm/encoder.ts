@@ -138,7 +138,7 @@ const TOKEN_KEYS = ['vocabSize', 'embeddingDim', 'hiddenDim', 'pooling', 'activa
  * when `tf.oneHot` is asked for a float32 result.
  */
 function oneHotFloat(ids: tf.Tensor1D, depth: number): tf.Tensor2D {
-  return tf.cast(tf.oneHot(ids, depth), 'float32');
+  return tf.cast(tf.oneHot(ids, depth), 'float32') as tf.Tensor2D;
 }
 
 function gelu(x: tf.Tensor): tf.Tensor {
