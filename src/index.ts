@@ -39,3 +39,11 @@ export type { GPRLTrainerConfig, ResolvedTrainerConfig, LossType, ScaleRewards, 
 export type { StepMetrics, StepTiming } from './trainer/metrics.js';
 export { writeCheckpoint, readCheckpoint } from './trainer/checkpoint.js';
 export type { CheckpointData, CheckpointTensor, WriteCheckpointOptions } from './trainer/checkpoint.js';
+export {
+  policyLossOp,
+  policyLossOpWithMetrics,
+  policyLossComposed,
+  registerPolicyLossKernel,
+  POLICY_LOSS_KERNEL,
+  type PolicyLossOpOptions,
+} from './tfjs/policyLossOp.js';
