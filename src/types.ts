@@ -49,9 +49,9 @@ export interface AdvantageOptions {
 }
 
 export interface GprlAdvantageOptions extends AdvantageOptions {
-  /** Defaults to `'logit'`. */
+  /** Group score mode, `'logit'` (closed form, O(G·k)) or `'winrate'` (O(G²·k)). Defaults to `'logit'`. */
   mode?: ScoreMode;
-  /** Defaults to `0.1`. */
+  /** Temperature of the win-rate sigmoid, > 0. Used only by `'winrate'`. Defaults to `0.1`. */
   tau?: number;
 }
 
