@@ -49,61 +49,86 @@ struct GdpoState {
   std::vector<int64_t> gcount;  // [B] valid responses
 };
 
+/** Dimensions handled with stack buffers (larger k falls back to per-chunk scratch). */
+constexpr int64_t kStackDims = 64;
+
+/** w_l = m_l * lambda_{b,l} / sum_l' m_l' * lambda_{b,l'} (lambda row may be null: all 1). */
+inline void compute_weights(const float* dim_weights, const float* lambda_row, int64_t k, double* w) {
+  double wsum = 0.0;
+  for (int64_t l = 0; l < k; ++l) {
+    const double m = dim_weights ? static_cast<double>(dim_weights[l]) : 1.0;
+    const double lam = lambda_row ? static_cast<double>(lambda_row[l]) : 1.0;
+    w[l] = m * lam;
+    wsum += w[l];
+  }
+  for (int64_t l = 0; l < k; ++l) w[l] /= wsum;
+}
+
 /**
  * Process groups [b0, b1). K > 0 fixes k at compile time (unrolled loops); K == 0 reads it at run time.
  * kEmb: scores are computed from embeddings (and kept in float64 for the statistics, rounded to
  * float32 only when stored), else read from job.scores. Adds (degenerate, masked) counts.
+ * Per group, the embeddings are read twice (validity and means, then scores) and the float64 scores
+ * twice (squared deviations, then advantages), all from L1.
  */
 template <int K, bool kEmb>
 void process_groups(const GroupJob& job, int64_t b0, int64_t b1, Scratch& sc, GdpoState* gdpo, int64_t* deg_out,
                     int64_t* masked_out) {
   const int64_t G = job.shape.group_size;
   const int64_t k = K > 0 ? K : job.shape.dims;
-  constexpr bool from_emb = kEmb;
-  double* sdbl = sc.sdbl.data();
   const bool winrate = job.mode == kModeWinrate;
+  const bool advantage = job.advantage;
   const AdvantageOptions& opt = job.options;
   uint8_t* valid = sc.valid.data();
-  double* abar = sc.dim.data();
+  double* sdbl = sc.sdbl.data();
+  double stack[5 * kStackDims] = {};
+  double* abar = k <= kStackDims ? stack : sc.dim.data();
   double* bbar = abar + k;
   double* mu = bbar + k;
   double* inv = mu + k;
   double* w = inv + k;
   int64_t deg = 0, masked = 0;
+  const bool group_weights = job.lambdas != nullptr;
+  if (advantage && !group_weights) compute_weights(job.dim_weights, nullptr, k, w);
 
   for (int64_t b = b0; b < b1; ++b) {
     const uint8_t* mask = job.mask ? job.mask + b * G : nullptr;
     float* s = job.scores + b * G * k;
+    const float* e = kEmb ? job.embeddings + b * G * 2 * k : nullptr;
 
-    // 1. Validity: mask and every input value of the response finite.
+    // 1. Validity (mask and every input value finite); logit: sums of a and b over valid responses.
     int64_t n = 0;
-    if (from_emb) {
-      const float* e = job.embeddings + b * G * 2 * k;
+    if (kEmb) {
+      for (int64_t l = 0; l < k; ++l) abar[l] = bbar[l] = 0.0;
       for (int64_t i = 0; i < G; ++i) {
-        bool ok = mask == nullptr || mask[i] != 0;
         const float* ei = e + i * 2 * k;
         bool fin = true;
         for (int64_t t = 0; t < 2 * k; ++t) fin &= is_finite(ei[t]);
-        ok = ok && fin;
+        const bool ok = fin && (mask == nullptr || mask[i] != 0);
         valid[i] = ok ? 1 : 0;
         n += ok ? 1 : 0;
+        if (ok && !winrate) {
+          for (int64_t l = 0; l < k; ++l) {
+            abar[l] += ei[2 * l];
+            bbar[l] += ei[2 * l + 1];
+          }
+        }
       }
     } else {
       for (int64_t i = 0; i < G; ++i) {
-        bool ok = mask == nullptr || mask[i] != 0;
         const float* si = s + i * k;
         bool fin = true;
         for (int64_t l = 0; l < k; ++l) fin &= is_finite(si[l]);
-        ok = ok && fin;
+        const bool ok = fin && (mask == nullptr || mask[i] != 0);
         valid[i] = ok ? 1 : 0;
         n += ok ? 1 : 0;
       }
     }
     masked += G - n;
 
-    // 2. Scores (group_scores semantics).
-    if (from_emb) {
-      const float* e = job.embeddings + b * G * 2 * k;
+    // 2. Scores (group_scores semantics), kept in float64 in sdbl, stored as float32 in s.
+    for (int64_t l = 0; l < k; ++l) mu[l] = 0.0;
+    if (kEmb) {
       if (n < 2) {
         for (int64_t i = 0; i < G; ++i) {
           for (int64_t l = 0; l < k; ++l) {
@@ -112,15 +137,6 @@ void process_groups(const GroupJob& job, int64_t b0, int64_t b1, Scratch& sc, Gd
           }
         }
       } else if (!winrate) {
-        for (int64_t l = 0; l < k; ++l) abar[l] = bbar[l] = 0.0;
-        for (int64_t i = 0; i < G; ++i) {
-          if (!valid[i]) continue;
-          const float* ei = e + i * 2 * k;
-          for (int64_t l = 0; l < k; ++l) {
-            abar[l] += ei[2 * l];
-            bbar[l] += ei[2 * l + 1];
-          }
-        }
         const double rn = 1.0 / static_cast<double>(n);
         for (int64_t l = 0; l < k; ++l) {
           abar[l] *= rn;
@@ -129,15 +145,17 @@ void process_groups(const GroupJob& job, int64_t b0, int64_t b1, Scratch& sc, Gd
         const double c = static_cast<double>(n) / static_cast<double>(n - 1);
         for (int64_t i = 0; i < G; ++i) {
           const float* ei = e + i * 2 * k;
+          float* si = s + i * k;
+          double* di = sdbl + i * k;
           if (!valid[i]) {
-            for (int64_t l = 0; l < k; ++l) s[i * k + l] = kNaN;
+            for (int64_t l = 0; l < k; ++l) si[l] = kNaN;
             continue;
           }
           for (int64_t l = 0; l < k; ++l) {
-            const double a = ei[2 * l], bb = ei[2 * l + 1];
-            const double v = c * (a * bbar[l] - bb * abar[l]);
-            sdbl[i * k + l] = v;
-            s[i * k + l] = static_cast<float>(v);
+            const double v = c * (static_cast<double>(ei[2 * l]) * bbar[l] - static_cast<double>(ei[2 * l + 1]) * abar[l]);
+            di[l] = v;
+            si[l] = static_cast<float>(v);
+            mu[l] += v;
           }
         }
       } else {
@@ -166,20 +184,24 @@ void process_groups(const GroupJob& job, int64_t b0, int64_t b1, Scratch& sc, Gd
             const double v = acc[i * k + l] * r - 0.5;
             sdbl[i * k + l] = v;
             s[i * k + l] = valid[i] ? static_cast<float>(v) : kNaN;
+            if (valid[i]) mu[l] += v;
           }
         }
       }
+    } else {
+      for (int64_t i = 0; i < G; ++i) {
+        if (!valid[i]) continue;
+        for (int64_t l = 0; l < k; ++l) {
+          const double v = s[i * k + l];
+          sdbl[i * k + l] = v;
+          mu[l] += v;
+        }
+      }
     }
-    if (!job.advantage) continue;
+    if (!advantage) continue;
 
-    // 3. Per-dimension statistics, two-pass, over the scores of valid responses.
+    // 3. Per-dimension mean and two-pass std over the valid responses.
     const AdvantageOutputs& out = job.out;
-    const auto S = [&](int64_t t) -> double { return from_emb ? sdbl[t] : static_cast<double>(s[t]); };
-    for (int64_t l = 0; l < k; ++l) mu[l] = 0.0;
-    for (int64_t i = 0; i < G; ++i) {
-      if (!valid[i]) continue;
-      for (int64_t l = 0; l < k; ++l) mu[l] += S(i * k + l);
-    }
     if (n > 0) {
       const double rn = 1.0 / static_cast<double>(n);
       for (int64_t l = 0; l < k; ++l) mu[l] *= rn;
@@ -188,8 +210,9 @@ void process_groups(const GroupJob& job, int64_t b0, int64_t b1, Scratch& sc, Gd
     for (int64_t l = 0; l < k; ++l) ss[l] = 0.0;
     for (int64_t i = 0; i < G; ++i) {
       if (!valid[i]) continue;
+      const double* di = sdbl + i * k;
       for (int64_t l = 0; l < k; ++l) {
-        const double d = S(i * k + l) - mu[l];
+        const double d = di[l] - mu[l];
         ss[l] += d * d;
       }
     }
@@ -199,36 +222,28 @@ void process_groups(const GroupJob& job, int64_t b0, int64_t b1, Scratch& sc, Gd
       out.dim_std[b * k + l] = static_cast<float>(sd);
       const bool degenerate = n >= 1 && sd <= opt.std_floor;
       inv[l] = degenerate ? 0.0 : 1.0 / (sd + opt.eps);
-      if (degenerate && opt.normalize != kNormalizeScalar) ++deg;
+      deg += degenerate && opt.normalize != kNormalizeScalar ? 1 : 0;
     }
+    if (group_weights) compute_weights(job.dim_weights, job.lambdas + b * k, k, w);
 
-    // 4. Weights w = m * lambda / sum(m * lambda).
-    double wsum = 0.0;
-    for (int64_t l = 0; l < k; ++l) {
-      const double m = job.dim_weights ? job.dim_weights[l] : 1.0;
-      const double lam = job.lambdas ? job.lambdas[b * k + l] : 1.0;
-      w[l] = m * lam;
-      wsum += w[l];
-    }
-    for (int64_t l = 0; l < k; ++l) w[l] /= wsum;
-
-    // 5. Normalized per-dimension advantages and the per-response aggregate.
+    // 4. Normalized per-dimension advantages and the per-response aggregate.
     float* da = out.dim_advantages + b * G * k;
     double* agg = sc.resp.data();
     const bool scalar = opt.normalize == kNormalizeScalar;
     for (int64_t i = 0; i < G; ++i) {
+      float* dai = da + i * k;
       if (!valid[i]) {
-        for (int64_t l = 0; l < k; ++l) da[i * k + l] = 0.0f;
+        for (int64_t l = 0; l < k; ++l) dai[l] = 0.0f;
         agg[i] = 0.0;
         continue;
       }
+      const double* di = sdbl + i * k;
       double acc_a = 0.0, acc_s = 0.0;
       for (int64_t l = 0; l < k; ++l) {
-        const double sv = S(i * k + l);
-        const double ahat = (sv - mu[l]) * inv[l];
-        da[i * k + l] = static_cast<float>(ahat);
+        const double ahat = (di[l] - mu[l]) * inv[l];
+        dai[l] = static_cast<float>(ahat);
         acc_a += w[l] * ahat;
-        acc_s += w[l] * sv;
+        acc_s += w[l] * di[l];
       }
       agg[i] = scalar ? acc_s : acc_a;
     }

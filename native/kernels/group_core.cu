@@ -18,8 +18,10 @@
 //   dimension, lanes stride over the responses, float64 warp shuffles (fixed order, deterministic).
 //   Scores and A_hat: one thread per (response, dimension), or per response for the aggregate, which
 //   sums over l in order 0..k-1 as the C++ path does. Weights: summed serially by thread 0, same order as
-//   the C++ path. Counts: integer atomics. Shared memory: 5k + G + 32 doubles + G bytes per block (G up
-//   to ~5000 for small k fits the 48 KiB default; larger groups return an error).
+//   the C++ path. Counts: integer atomics. Shared memory per block: 5k + G + 32 doubles + G bytes, plus
+//   the group's G*k scores in float64 in the fused path (kept in float64 between the two halves, like
+//   the C++ and TypeScript paths). Above 48 KiB the kernel opts in to the larger dynamic shared memory;
+//   a group that still does not fit returns an error.
 //   The scores / advantage stages are template flags, so group_scores (scores only), group_advantages
 //   (scores given) and gprl_advantages (both, fused: ONE launch) share this code. gdpo needs a
 //   batch-level statistic: the main kernel stores A' in float64, then a second, single-block reduction
@@ -103,7 +105,8 @@ __global__ void group_kernel(DeviceJob j) {
   double* w = inv + k;
   double* agg = w + k;     // G
   double* red = agg + G;   // 32
-  uint8_t* valid = reinterpret_cast<uint8_t*>(red + 32);  // G
+  double* sdbl = red + 32;  // G*k float64 scores (fused path only)
+  uint8_t* valid = reinterpret_cast<uint8_t*>(sdbl + (kScores && kAdvantage ? G * k : 0));  // G
   __shared__ int n_valid;
   __shared__ int n_degenerate;
 
@@ -162,14 +165,14 @@ __global__ void group_kernel(DeviceJob j) {
       const double c = n >= 2 ? static_cast<double>(n) / static_cast<double>(n - 1) : 0.0;
       for (int64_t t = tid; t < G * k; t += bs) {
         const int64_t i = t / k, l = t - i * k;
-        float out;
+        double out;
         if (!valid[i]) {
           out = nanf_;
         } else if (n < 2) {
-          out = 0.0f;
+          out = 0.0;
         } else if (j.mode == 0) {
           const double a = e[i * 2 * k + 2 * l], bb = e[i * 2 * k + 2 * l + 1];
-          out = static_cast<float>(c * (a * bbar[l] - bb * abar[l]));
+          out = c * (a * bbar[l] - bb * abar[l]);
         } else {
           const double ai = e[i * 2 * k + 2 * l], bi = e[i * 2 * k + 2 * l + 1];
           double acc = 0.0;
@@ -179,24 +182,27 @@ __global__ void group_kernel(DeviceJob j) {
                                bi * static_cast<double>(e[jj * 2 * k + 2 * l]);
             acc += sigmoid_d(sij / j.tau);
           }
-          out = static_cast<float>(acc / static_cast<double>(n - 1) - 0.5);
+          out = acc / static_cast<double>(n - 1) - 0.5;
         }
-        s[t] = out;
+        s[t] = static_cast<float>(out);
+        if (kAdvantage) sdbl[t] = out;
       }
-      __syncthreads();  // scores visible to the whole block (global memory, same block)
+      __syncthreads();  // scores visible to the whole block
     }
+    // Scores for the statistics: float64 in the fused path, the float32 input otherwise.
+    const auto S = [&](int64_t t) -> double { return kScores ? sdbl[t] : static_cast<double>(s[t]); };
 
     if (kAdvantage) {
       // 3. Per-dimension mean and std over the stored float32 scores (two-pass, one warp per dim).
       for (int64_t l = warp; l < k; l += nw) {
         double sm = 0.0;
-        for (int64_t i = lane; i < G; i += 32) sm += valid[i] ? static_cast<double>(s[i * k + l]) : 0.0;
+        for (int64_t i = lane; i < G; i += 32) sm += valid[i] ? S(i * k + l) : 0.0;
         sm = warp_sum(sm);
         const double m = n > 0 ? sm / static_cast<double>(n) : 0.0;
         double sq = 0.0;
         for (int64_t i = lane; i < G; i += 32) {
           if (valid[i]) {
-            const double d = static_cast<double>(s[i * k + l]) - m;
+            const double d = S(i * k + l) - m;
             sq += d * d;
           }
         }
@@ -229,13 +235,13 @@ __global__ void group_kernel(DeviceJob j) {
       float* da = j.dim_adv + b * G * k;
       for (int64_t t = tid; t < G * k; t += bs) {
         const int64_t i = t / k, l = t - i * k;
-        da[t] = valid[i] ? static_cast<float>((static_cast<double>(s[t]) - mu[l]) * inv[l]) : 0.0f;
+        da[t] = valid[i] ? static_cast<float>((S(t) - mu[l]) * inv[l]) : 0.0f;
       }
       for (int64_t i = tid; i < G; i += bs) {
         double acc = 0.0;
         if (valid[i]) {
           for (int64_t l = 0; l < k; ++l) {
-            const double sv = s[i * k + l];
+            const double sv = S(i * k + l);
             acc += scalar ? w[l] * sv : w[l] * ((sv - mu[l]) * inv[l]);
           }
         }
@@ -326,11 +332,8 @@ Status run_groups_cuda(const char* kernel, const GroupJob& job, AdvantageCounts*
   const bool gdpo = job.advantage && job.options.normalize == kNormalizeGdpo;
 
   const int bs = cuda::block_size(launch.block_size, static_cast<int>(G * k < 256 ? G * k : 256));
-  const size_t smem = static_cast<size_t>(5 * k + G + 32) * sizeof(double) + static_cast<size_t>(G);
-  if (smem > 48 * 1024) {
-    return Status::Error(std::string("gprl: ") + kernel + ": group too large for the CUDA path (needs " +
-                         std::to_string(smem) + " bytes of shared memory per group)");
-  }
+  const size_t fused_scores = scores_stage && job.advantage ? static_cast<size_t>(G * k) : 0;
+  const size_t smem = (static_cast<size_t>(5 * k + G + 32) + fused_scores) * sizeof(double) + static_cast<size_t>(G);
 
   cuda::Buffer<float> d_emb, d_scores, d_lambdas, d_weights, d_adv, d_da, d_mean, d_std;
   cuda::Buffer<uint8_t> d_mask;
@@ -367,13 +370,19 @@ Status run_groups_cuda(const char* kernel, const GroupJob& job, AdvantageCounts*
                d_weights.get(), job.options.eps, job.options.std_floor, job.options.unbiased, job.options.normalize,
                d_adv.get(), d_da.get(), d_mean.get(), d_std.get(), d_prime.get(), d_counters.get()};
   const unsigned grid = cuda::grid_size(B, 1);
-  if (scores_stage && job.advantage) {
-    group_kernel<true, true><<<grid, bs, smem>>>(dj);
-  } else if (scores_stage) {
-    group_kernel<true, false><<<grid, bs, smem>>>(dj);
-  } else {
-    group_kernel<false, true><<<grid, bs, smem>>>(dj);
+  void (*fn)(DeviceJob) = scores_stage && job.advantage ? group_kernel<true, true>
+                          : scores_stage                ? group_kernel<true, false>
+                                                        : group_kernel<false, true>;
+  if (smem > 48 * 1024) {
+    // Above the default limit, opt in to the device's larger dynamic shared memory (fails cleanly if absent).
+    const cudaError_t e = cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
+    if (e != cudaSuccess) {
+      cudaGetLastError();
+      return Status::Error(std::string("gprl: ") + kernel + ": group too large for the CUDA path (needs " +
+                           std::to_string(smem) + " bytes of shared memory per group): " + cudaGetErrorString(e));
+    }
   }
+  fn<<<grid, bs, smem>>>(dj);
   GPRL_CUDA_CHECK(kernel, cudaGetLastError());
   if (gdpo) {
     gdpo_stats_kernel<<<1, 1024>>>(d_prime.get(), static_cast<int64_t>(BG), job.options.unbiased, job.options.eps,

@@ -1,5 +1,8 @@
 #include "preference_matrix.h"
 
+#include <limits>
+#include <vector>
+
 #include "group_core.h"
 #include "group_scores.h"
 #include "math_util.h"
@@ -16,13 +19,24 @@ Status preference_matrix_cpu(const PreferenceMatrixParams& p, const float* embed
   const double tau = p.tau;
   try {
     parallel_for(static_cast<size_t>(B), static_cast<size_t>(G * G * k), [&](size_t b0, size_t b1) {
+      std::vector<uint8_t> finite(static_cast<size_t>(G));  // per chunk, not per group
+      const float nan = std::numeric_limits<float>::quiet_NaN();
       for (int64_t b = static_cast<int64_t>(b0); b < static_cast<int64_t>(b1); ++b) {
         const float* e = embeddings + b * G * 2 * k;
         const float* lam = lambdas ? lambdas + b * k : nullptr;
         float* P = out + b * G * G;
         for (int64_t i = 0; i < G; ++i) {
+          bool f = true;
+          for (int64_t t = 0; t < 2 * k; ++t) f &= detail::is_finite(e[i * 2 * k + t]);
+          finite[static_cast<size_t>(i)] = f ? 1 : 0;
+        }
+        for (int64_t i = 0; i < G; ++i) {
           const float* ei = e + i * 2 * k;
           for (int64_t j = 0; j < G; ++j) {
+            if (!finite[static_cast<size_t>(i)] || !finite[static_cast<size_t>(j)]) {
+              P[i * G + j] = nan;  // a non-finite response: NaN in its row and column
+              continue;
+            }
             const float* ej = e + j * 2 * k;
             double s = 0.0;
             for (int64_t l = 0; l < k; ++l) {

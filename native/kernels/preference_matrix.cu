@@ -1,6 +1,7 @@
 // preference_matrix, CUDA path.
 // Math: P[b][i][j] = sigmoid(sum_l lambda[b][l] (a_l(i) b_l(j) - b_l(i) a_l(j)) / tau), lambda = 1 when
-//   absent; no mask: a non-finite embedding gives NaN in its row and column (docs/kernels.md).
+//   absent; no mask: a response with a non-finite embedding value gets NaN in its row and column
+//   (checked explicitly: inf arithmetic alone could give a finite 0 or 1) (docs/kernels.md).
 // Shapes: embeddings [B][G][2k], lambdas [B][k] (optional), out [B][G][G].
 // Bytes moved: 8BGk + 4Bk read (each embedding row is re-read G times from L1/L2), 4BG^2 written.
 // Design: one thread per output element (b, i, j), j fastest, so writes are coalesced; grid-stride
@@ -14,6 +15,8 @@
 
 namespace gprl {
 namespace {
+
+__device__ __forceinline__ bool pm_finite(float x) { return (__float_as_uint(x) & 0x7f800000u) != 0x7f800000u; }
 
 __device__ __forceinline__ double sigmoid_pm(double x) {
   if (x >= 0) return 1.0 / (1.0 + exp(-x));
@@ -31,6 +34,12 @@ __global__ void preference_matrix_kernel(const float* emb, const float* lambdas,
     const int64_t i = r / G, jj = r - i * G;
     const float* ei = emb + (b * G + i) * 2 * k;
     const float* ej = emb + (b * G + jj) * 2 * k;
+    bool finite = true;  // a non-finite response gives NaN in its row and column
+    for (int64_t q = 0; q < 2 * k; ++q) finite = finite && pm_finite(ei[q]) && pm_finite(ej[q]);
+    if (!finite) {
+      out[t] = __int_as_float(0x7fc00000);
+      continue;
+    }
     double s = 0.0;
     for (int64_t l = 0; l < k; ++l) {
       const double sl = static_cast<double>(ei[2 * l]) * ej[2 * l + 1] - static_cast<double>(ei[2 * l + 1]) * ej[2 * l];
