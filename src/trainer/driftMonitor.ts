@@ -65,6 +65,12 @@ export interface DriftMonitorOptions {
   variance?: 'unbiased' | 'biased';
   /** Exponent γ of the reweighting (α⁰_l/ᾱ_l)^γ, in [0, 10]. Defaults to `1`. */
   gamma?: number;
+  /**
+   * How a drift step moves m: `'compound'` (m_l ← m_l·(α⁰_l/ᾱ_l)^γ, then projected: an integrator that keeps
+   * moving m while the drift persists) or `'absolute'` (m_l ← (α⁰_l/ᾱ_l)^γ, then projected: m follows the
+   * current ratio and does not accumulate the noise of the ratios). Defaults to `'compound'`.
+   */
+  reweight?: 'compound' | 'absolute';
   /** Lower bound m_min of the dimension weights, in (0, 1]. Defaults to `0.25`. */
   mMin?: number;
   /** Upper bound m_max of the dimension weights, ≥ 1. Defaults to `4`. */
@@ -207,6 +213,7 @@ export interface ResolvedDriftMonitorOptions {
   logFloor: number;
   variance: 'unbiased' | 'biased';
   gamma: number;
+  reweight: 'compound' | 'absolute';
   mMin: number;
   mMax: number;
   beta: number;
@@ -230,7 +237,7 @@ export interface ResolvedDriftMonitorOptions {
 
 const OPTION_KEYS = [
   'dims', 'warmupSteps', 'emaDecay', 'threshold', 'calibrateZ', 'calibrateFloor', 'logFloor', 'variance', 'gamma',
-  'mMin', 'mMax', 'beta', 'betaMax', 'betaFactor', 'betaOnDrift', 'epsilon', 'epsilonMin', 'epsilonFactor', 'relax',
+  'reweight', 'mMin', 'mMax', 'beta', 'betaMax', 'betaFactor', 'betaOnDrift', 'epsilon', 'epsilonMin', 'epsilonFactor', 'relax',
   'recoverTolerance', 'adaptiveKl', 'driftTriggers', 'gainWindow', 'gainMargin', 'lengthCorrelationThreshold',
   'klWindow', 'klGrowthRate', 'entropyCollapseFraction',
 ] as const;
@@ -266,6 +273,8 @@ function resolveOptions(options: DriftMonitorOptions): ResolvedDriftMonitorOptio
   assertOneOf('options.variance', variance, ['unbiased', 'biased'] as const);
   const gamma = o.gamma ?? 1;
   assertNumber('options.gamma', gamma, { min: 0, max: 10 });
+  const reweight = o.reweight ?? 'compound';
+  assertOneOf('options.reweight', reweight, ['compound', 'absolute'] as const);
   const mMin = o.mMin ?? 0.25;
   assertNumber('options.mMin', mMin, { min: 0, max: 1, exclusiveMin: true });
   const mMax = o.mMax ?? 4;
@@ -316,7 +325,7 @@ function resolveOptions(options: DriftMonitorOptions): ResolvedDriftMonitorOptio
     throw invalidValue('options.entropyCollapseFraction', 'a finite number in (0, 1)', entropyCollapseFraction);
   }
   return {
-    dims: o.dims, warmupSteps, emaDecay, threshold, calibrateZ, calibrateFloor, logFloor, variance, gamma, mMin, mMax,
+    dims: o.dims, warmupSteps, emaDecay, threshold, calibrateZ, calibrateFloor, logFloor, variance, gamma, reweight, mMin, mMax,
     beta, betaMax, betaFactor, betaOnDrift, epsilon, epsilonMin, epsilonFactor, relax, recoverTolerance, adaptiveKl,
     driftTriggers: [...driftTriggers], gainWindow, gainMargin, lengthCorrelationThreshold, klWindow, klGrowthRate,
     entropyCollapseFraction,
@@ -707,7 +716,7 @@ export class DriftMonitor {
       const u = new Float64Array(k);
       for (let l = 0; l < k; l++) {
         const ratio = alphaRef && this.alphaBar ? Math.max(alphaRef[l]!, o.logFloor) / Math.max(alphaBar[l]!, o.logFloor) : 1;
-        u[l] = this.m[l]! * Math.pow(ratio, o.gamma);
+        u[l] = (o.reweight === 'compound' ? this.m[l]! : 1) * Math.pow(ratio, o.gamma);
       }
       this.m = projectMeanOne(u, o.mMin, o.mMax);
       const betaNew = Math.max(betaOld, Math.min(o.betaMax, Math.max(o.betaOnDrift, o.betaFactor * betaOld)));

@@ -6,7 +6,11 @@
  * (atol = 1e-15 for values that are exactly 0). dimWeights are returned as float32, so they are
  * compared with rtol = 1e-6 (one float32 rounding, 6e-8, with headroom).
  */
-import { describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { describe, expect, it, vi } from 'vitest';
 import { AdaptiveKlController } from '../../src/trainer/adaptiveKl.js';
 import {
   DRIFT_EVENT_KINDS,
@@ -261,6 +265,42 @@ describe('healthy stream', () => {
   }
 });
 
+describe('calibrate adapts to a small batch', () => {
+  it("at B = 4, G = 4 noise alone crosses the fixed 0.05 while 'calibrate' stays quiet for 200 steps", () => {
+    const rng = new Rng(31);
+    const fixed = new DriftMonitor({ dims: K });
+    const cal = new DriftMonitor({ dims: K, threshold: 'calibrate' });
+    let fixedDrifts = 0;
+    let maxDrift = 0;
+    let tau = 0;
+    for (let t = 1; t <= 200; t++) {
+      const input = { groups: 4, groupSize: 4, dims: K, scores: scoresWithSd(rng, [1, 0.7, 1.3], 4, 4) };
+      fixedDrifts += fixed.update(input).drifted ? 1 : 0;
+      const d = cal.update(input);
+      expect(d.drifted, `step ${t}`).toBe(false);
+      maxDrift = Math.max(maxDrift, d.drift);
+      tau = d.threshold;
+    }
+    expect(fixedDrifts).toBeGreaterThan(0);
+    expect(maxDrift).toBeGreaterThan(0.05);
+    expect(tau).toBeGreaterThan(maxDrift);
+  });
+
+  it("'calibrate' still catches a takeover at B = 4, G = 4", () => {
+    const rng = new Rng(32);
+    const cal = new DriftMonitor({ dims: K, threshold: 'calibrate' });
+    const fired: number[] = [];
+    for (let t = 1; t <= 60; t++) {
+      const f = t > 20 ? 10 : 1;
+      const d = cal.update({ groups: 4, groupSize: 4, dims: K, scores: scoresWithSd(rng, [Math.sqrt(f), 1, 1], 4, 4) });
+      if (d.drifted) fired.push(t);
+    }
+    expect(fired.length).toBeGreaterThan(0);
+    expect(fired[0]!).toBeGreaterThan(20);
+    expect(fired[0]!).toBeLessThanOrEqual(30);
+  });
+});
+
 describe('one dimension takes over the variance', () => {
   const warmupEnd = 20;
   const rampLen = 10;
@@ -362,6 +402,17 @@ describe('trust-region update by hand', () => {
     const d = mon.update({ ...shape(2), scores: pm([2, 1]) });
     // u = [√0.625, √2.5] = [0.5·√2.5, √2.5] → [2/3, 4/3]
     expectClose(Array.from(d.dimWeights), [2 / 3, 4 / 3], F32);
+  });
+
+  it("reweight 'absolute' sets m from the current ratio instead of compounding it", () => {
+    const mon = new DriftMonitor({ dims: 2, warmupSteps: 1, emaDecay: 0, reweight: 'absolute' });
+    mon.update({ ...shape(2), scores: pm([1, 1]) });
+    const d1 = mon.update({ ...shape(2), scores: pm([2, 1]) });
+    const d2 = mon.update({ ...shape(2), scores: pm([2, 1]) });
+    // u = [0.625, 2.5] on both steps (the 'compound' test above gives [0.25, 1.75] on the second)
+    expectClose(Array.from(d1.dimWeights), [0.4, 1.6], F32);
+    expectClose(Array.from(d2.dimWeights), [0.4, 1.6], F32);
+    expectClose([d2.beta, d2.epsilon], [0.09, 0.128], F64);
   });
 
   it('clipped: the renormalization solves for the scale with m_min binding', () => {
@@ -652,5 +703,45 @@ describe('validation', () => {
     }
     expect(() => mon.update(null as never)).toThrow(TypeError);
     expect(mon.update(ok).step).toBe(1); // nothing above advanced the monitor
+  });
+});
+
+describe('docs/drift-monitor.md', () => {
+  it('the example runs as written and prints the episode it describes', async () => {
+    const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+    const doc = fs.readFileSync(path.join(root, 'docs/drift-monitor.md'), 'utf8');
+    const section = doc.slice(doc.indexOf('## Example'));
+    const code = section.slice(section.indexOf('```ts\n') + 6, section.indexOf('\n```', section.indexOf('```ts\n')));
+    const importLine = "import { DriftMonitor, gprlAdvantages } from 'gprl';";
+    expect(code).toContain(importLine);
+    const src = (p: string) => JSON.stringify(pathToFileURL(path.join(root, p)).href);
+    const runnable = code.replace(
+      importLine,
+      `import { DriftMonitor } from ${src('src/trainer/driftMonitor.ts')};\nimport { gprlAdvantages } from ${src('src/kernels/gprlAdvantages.ts')};`,
+    );
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gprl-doc-'));
+    const file = path.join(dir, 'example.ts');
+    fs.writeFileSync(file, runnable);
+    const lines: string[] = [];
+    const spy = vi.spyOn(console, 'log').mockImplementation((...args: unknown[]) => void lines.push(args.join(' ')));
+    try {
+      await import(pathToFileURL(file).href);
+    } finally {
+      spy.mockRestore();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    const at = (re: RegExp) => lines.findIndex((l) => re.test(l));
+    expect(lines[at(/warmup-complete/)]).toMatch(/^step 5 /);
+    const starts = lines.filter((l) => / drift starts/.test(l)).map((l) => Number(/^step (\d+)/.exec(l)![1]));
+    const ends = lines.filter((l) => / drift ends/.test(l)).map((l) => Number(/^step (\d+)/.exec(l)![1]));
+    expect(starts.length).toBe(1);
+    expect(ends.length).toBe(1);
+    expect(starts[0]!).toBeGreaterThan(20);
+    expect(starts[0]!).toBeLessThanOrEqual(25);
+    expect(ends[0]!).toBeGreaterThan(50);
+    expect(ends[0]!).toBeLessThanOrEqual(60);
+    const recovered = Number(/^step (\d+)/.exec(lines[at(/ recovered:/)]!)![1]);
+    expect(recovered - ends[0]!).toBeLessThanOrEqual(77);
+    expect(lines.at(-1)).toBe('resumed at step 150: beta 0.04, epsilon 0.2');
   });
 });
