@@ -9,6 +9,7 @@ import { drawToken, type LogProbResult, type NamedWeight, type Policy, type Samp
 import { GPRLTrainer, type VerifierFn } from '../../src/trainer/trainer.js';
 import { learningRateAt, resolveTrainerConfig } from '../../src/trainer/config.js';
 import type { StepMetrics } from '../../src/trainer/metrics.js';
+import { BradleyTerryModel, GeneralPreferenceModel, tokenEncoder } from '../../src/gpm/index.js';
 
 const BACKENDS: TfBackendName[] = ['cpu', 'wasm'];
 
@@ -315,6 +316,33 @@ describe.each(BACKENDS)('GPRLTrainer on tfjs %s', (backend) => {
     resumed.policy.dispose();
     straight.dispose();
     straightPolicy.dispose();
+  });
+
+  it('trains against GeneralPreferenceModel and BradleyTerryModel verifiers', async () => {
+    const config = { batchSize: 2, numGenerations: 3, maxCompletionLength: 3, seed: 1 };
+    const gpm = new GeneralPreferenceModel({ encoder: tokenEncoder({ vocabSize: 6, embeddingDim: 4, hiddenDim: 4, seed: 2 }), dims: 3, seed: 2 });
+    const bt = new BradleyTerryModel({ encoder: tokenEncoder({ vocabSize: 6, embeddingDim: 4, hiddenDim: 4, seed: 3 }), seed: 3 });
+    for (const verifier of [gpm, bt]) {
+      const policy = new GruPolicy({ vocabSize: 6, hiddenSize: 4, seed: 1 });
+      const events: string[] = [];
+      const trainer = new GPRLTrainer({ policy, verifier, prompts: PROMPTS, config, onEvent: (e) => events.push(e.kind) });
+      const [m] = await trainer.train(1);
+      expect(m!.dims).toBe(verifier.dims);
+      expect(m!.maskedResponses).toBe(0);
+      const ro = trainer.lastRollout!;
+      if (verifier === bt) {
+        const groups = [0, 1].map((b) => ro.sample.responses.slice(b * 3, b * 3 + 3));
+        const r = bt.verifierOutputs(ro.prompts, groups).rewards!;
+        expect(m!.rewardMean).toBeCloseTo(r.reduce((a, x) => a + x, 0) / r.length, 5);
+      } else {
+        expect(m!.rewardMean).toBeNull();
+      }
+      expect(events).toEqual(m!.events);
+      trainer.dispose();
+      policy.dispose();
+    }
+    gpm.dispose();
+    bt.dispose();
   });
 
   it('writes one JSON line per step and calls onStep', async () => {
