@@ -75,6 +75,8 @@ export interface Environment {
   cpu: string;
   cores: number;
   memGiB: number;
+  /** 1-minute load average when the run started (other work on the machine skews wall times). */
+  loadAvg: number;
   gitCommit: string;
   gitDirty: boolean;
   addon: { loaded: boolean; builder?: string; cuda?: boolean; version?: string; path?: string; threads?: number; error?: string };
@@ -124,6 +126,8 @@ export interface BenchRow {
 }
 
 export interface Measurement {
+  /** Process CPU time (user + system, all threads) per call, ms: robust to other load on the machine. */
+  cpuMs: number;
   medianMs: number;
   meanMs: number;
   minMs: number;
@@ -143,13 +147,21 @@ function quantile(sorted: number[], q: number): number {
 /** Time `fn` with benchmark.js after `warmup` untimed calls. */
 export function measure(name: string, fn: () => unknown, opts: Pick<BenchOptions, 'maxTime' | 'minSamples'>, warmup = 2): Measurement {
   for (let i = 0; i < warmup; i++) fn();
-  const bench = new Benchmark(name, fn, { maxTime: opts.maxTime, minSamples: opts.minSamples, initCount: 1 });
+  let calls = 0;
+  const counted = () => {
+    calls++;
+    return fn();
+  };
+  const bench = new Benchmark(name, counted, { maxTime: opts.maxTime, minSamples: opts.minSamples, initCount: 1 });
+  const cpu0 = process.cpuUsage();
   bench.run();
+  const cpu = process.cpuUsage(cpu0);
   if (bench.error) throw bench.error;
   const sample = [...bench.stats.sample].sort((a, b) => a - b);
   if (sample.length === 0) throw new Error(`benchmark ${name}: no samples`);
   const median = quantile(sample, 0.5);
   return {
+    cpuMs: (cpu.user + cpu.system) / 1e3 / Math.max(calls, 1),
     medianMs: median * 1e3,
     meanMs: bench.stats.mean * 1e3,
     minMs: sample[0]! * 1e3,
@@ -247,6 +259,7 @@ export async function compare(ctx: BenchContext, c: Comparison): Promise<BenchRo
           row.samples = m.samples;
           row.meanMs = m.meanMs;
           row.minMs = m.minMs;
+          row.cpuMs = m.cpuMs;
           row.gbPerSec = bytes / (m.medianMs / 1e3) / 1e9;
           const ref = threads > 1 ? ctx.probe.readAll : ctx.probe.read1;
           row.pctRead = (row.gbPerSec / ref) * 100;
@@ -349,6 +362,7 @@ export function environment(): Environment {
     cpu: cpus[0]?.model.trim() ?? 'unknown',
     cores: cpus.length,
     memGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+    loadAvg: Math.round(os.loadavg()[0]! * 100) / 100,
     gitCommit: git(['rev-parse', '--short=12', 'HEAD']) || 'unknown',
     gitDirty: git(['status', '--porcelain', '--untracked-files=no', '--', 'src', 'native', 'bench']) !== '',
     addon: { loaded: loaded.addon !== null },
@@ -464,10 +478,9 @@ function num(row: Record<string, unknown>, ...keys: string[]): unknown {
   return undefined;
 }
 
-/** A fixed-width text table of rows (works for rows from any module: unknown keys are shown as extras). */
-export function formatTable(rows: readonly Record<string, unknown>[]): string {
-  const header = ['bench', 'shape', 'backend', 'ops/s', 'median ms', 'spread', '× js', 'MB', 'GB/s', '% read bw', 'note'];
-  const known = new Set(['name', 'shape', 'backend', 'opsPerSec', 'ops', 'hz', 'medianMs', 'median_ms', 'median', 'spreadPct', 'spread', 'ratioToJs', 'bytes', 'gbPerSec', 'pctRead', 'note', 'dims', 'samples', 'rmePct', 'meanMs', 'minMs', 'threads', 'env', 'stem']);
+function tableCells(rows: readonly Record<string, unknown>[]): { header: string[]; lines: string[][] } {
+  const header = ['bench', 'shape', 'backend', 'ops/s', 'median ms', 'IQR', 'cpu ms', '× js', 'MB', 'GB/s', '% read bw', 'note'];
+  const known = new Set(['name', 'shape', 'backend', 'opsPerSec', 'ops', 'hz', 'medianMs', 'median_ms', 'median', 'spreadPct', 'spread', 'ratioToJs', 'bytes', 'gbPerSec', 'pctRead', 'note', 'dims', 'samples', 'rmePct', 'meanMs', 'minMs', 'threads', 'env', 'stem', 'cpuMs', 'variant']);
   const lines = rows.map((r) => {
     const shape = typeof r.shape === 'string' ? r.shape : JSON.stringify(r.shape ?? '');
     const spread = num(r, 'spreadPct', 'spread');
@@ -477,12 +490,13 @@ export function formatTable(rows: readonly Record<string, unknown>[]): string {
       .map(([k, v]) => `${k}=${fmt(v)}`);
     const note = [r.note, ...extras].filter((x) => x !== undefined && x !== '').join(' ');
     return [
-      String(r.name ?? ''),
+      String(r.name ?? '') + (typeof r.variant === 'string' ? `[${r.variant}]` : ''),
       shape,
       String(r.backend ?? ''),
       fmt(num(r, 'opsPerSec', 'ops', 'hz')),
       fmt(num(r, 'medianMs', 'median_ms', 'median'), 4),
-      typeof spread === 'number' ? `±${fmt(spread, 2)}%` : fmt(spread),
+      typeof spread === 'number' ? `${fmt(spread, 2)}%` : fmt(spread),
+      fmt(r.cpuMs, 4),
       typeof r.ratioToJs === 'number' ? `${fmt(r.ratioToJs)}×` : '—',
       typeof bytes === 'number' ? fmt(bytes / 1e6) : '—',
       fmt(r.gbPerSec),
@@ -490,9 +504,22 @@ export function formatTable(rows: readonly Record<string, unknown>[]): string {
       note,
     ];
   });
+  return { header, lines };
+}
+
+/** A fixed-width text table of rows (works for rows from any module: unknown keys are shown as extras). */
+export function formatTable(rows: readonly Record<string, unknown>[]): string {
+  const { header, lines } = tableCells(rows);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
   const pad = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
   return [pad(header), pad(widths.map((w) => '-'.repeat(w))), ...lines.map(pad)].join('\n');
+}
+
+/** The same table in Markdown. */
+export function formatMarkdown(rows: readonly Record<string, unknown>[]): string {
+  const { header, lines } = tableCells(rows);
+  const row = (cells: string[]) => `| ${cells.map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`;
+  return [row(header), row(header.map(() => '---')), ...lines.map(row)].join('\n');
 }
 
 /** The probe as a short paragraph for the top of the output. */
@@ -506,7 +533,7 @@ export function formatEnvironment(e: Environment): string {
   const addon = e.addon.loaded
     ? `addon ${e.addon.builder ?? '?'} build${e.addon.cuda ? ' +CUDA' : ''}, ${e.addon.threads ?? '?'} threads`
     : `no addon (${e.addon.error ?? 'not found'})`;
-  return `${e.date} node ${e.node}, ${e.os}, ${e.cpu} × ${e.cores}, ${addon}, backends ${e.backends.join('/')}, commit ${e.gitCommit}${e.gitDirty ? '+dirty' : ''}`;
+  return `${e.date} node ${e.node}, ${e.os}, ${e.cpu} × ${e.cores} (load ${e.loadAvg}), ${addon}, backends ${e.backends.join('/')}, commit ${e.gitCommit}${e.gitDirty ? '+dirty' : ''}`;
 }
 
 /** Append rows (each with the environment and probe) to `<dir>/<stem>.jsonl`, atomically (temp + rename). */
@@ -528,14 +555,15 @@ export function appendRows(dir: string, stem: string, rows: readonly Record<stri
 
 export interface CliArgs {
   quick: boolean;
+  markdown: boolean;
   filter: string[];
   shapes: string[];
   out: string | null;
 }
 
-/** `--quick`, `--filter <stem>` and `--shapes <label>` (repeatable, or comma-separated), `--out <dir>`. */
+/** `--quick`, `--filter <stem>` and `--shapes <label>` (repeatable, or comma-separated), `--out <dir>`, `--markdown`. */
 export function parseArgs(argv: readonly string[]): CliArgs {
-  const args: CliArgs = { quick: false, filter: [], shapes: [], out: null };
+  const args: CliArgs = { quick: false, markdown: false, filter: [], shapes: [], out: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = (): string => {
@@ -544,11 +572,12 @@ export function parseArgs(argv: readonly string[]): CliArgs {
       return v;
     };
     if (a === '--quick') args.quick = true;
+    else if (a === '--markdown') args.markdown = true;
     else if (a === '--filter' || a.startsWith('--filter=')) args.filter.push(...value().split(',').filter(Boolean));
     else if (a === '--shapes' || a.startsWith('--shapes=')) args.shapes.push(...value().split(',').filter(Boolean));
     else if (a === '--out' || a.startsWith('--out=')) args.out = value();
     else if (a === '--help' || a === '-h') {
-      process.stdout.write('usage: npm run bench -- [--quick] [--filter <stem>[,<stem>...]] [--shapes small,medium,large] [--out <dir>]\n');
+      process.stdout.write('usage: npm run bench -- [--quick] [--filter <stem>[,<stem>...]] [--shapes small,medium,large] [--out <dir>] [--markdown]\n');
       process.exit(0);
     } else throw new Error(`bench: unknown argument ${JSON.stringify(a)} (try --help)`);
   }

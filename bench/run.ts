@@ -1,15 +1,16 @@
 /**
- * `npm run bench [-- --quick] [--filter <stem>[,<stem>]] [--shapes small,medium,large] [--out <dir>]`
+ * `npm run bench [-- --quick] [--filter <stem>[,<stem>]] [--shapes small,medium,large] [--out <dir>] [--markdown]`
  *
  * Measures the memory bandwidth, then runs every `bench/<stem>.bench.ts` module (the four kernels
  * first, then the others in name order), prints one table per module and appends its rows, with the
- * environment, to `<out>/<stem>.jsonl` (default `bench/results`). A module that is missing, does not
- * export `run()`, or fails is reported in one line and the run goes on.
+ * environment, to `<out>/<stem>.jsonl` (default `bench/results`); `--markdown` prints the tables
+ * as Markdown. A module that is missing, does not export `run()`, or fails is reported in one line
+ * and the run goes on.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { appendRows, formatEnvironment, formatProbe, formatTable, makeContext, parseArgs, type BenchContext, type BenchRow } from './harness.js';
+import { appendRows, formatEnvironment, formatMarkdown, formatProbe, formatTable, makeContext, parseArgs, type BenchContext, type BenchRow } from './harness.js';
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url));
 const KERNEL_STEMS = ['groupScores', 'groupAdvantages', 'gprlAdvantages', 'preferenceMatrix'];
@@ -68,7 +69,7 @@ async function main(): Promise<void> {
       continue;
     }
     print(`\n## ${stem} (${secs} s)`);
-    print(formatTable(result));
+    print(args.markdown ? formatMarkdown(result) : formatTable(result));
     if (result.length > 0) print(`${result.length} rows appended to ${path.relative(process.cwd(), appendRows(out, stem, result, ctx))}`);
   }
   print(`\ntotal ${((performance.now() - started) / 1e3).toFixed(1)} s${args.quick ? ' (quick)' : ''}`);
