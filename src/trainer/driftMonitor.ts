@@ -10,6 +10,7 @@
  *   D   = KL(ᾱ ‖ α⁰) = Σ_l ᾱ_l · (ln max(ᾱ_l, f) − ln max(α⁰_l, f))
  * Drift when D > τ_D, or when a secondary detector listed in `driftTriggers` fires. On drift:
  *   m_l ← clip(s · m_l · (max(α⁰_l, f) / max(ᾱ_l, f))^γ, m_min, m_max), s chosen so mean(m) = 1
+ *         (reweight 'absolute' drops the factor m_l: m follows the current ratio instead of integrating it)
  *   β   ← min(β_max, max(β_onDrift, c_β · β)),   ε ← max(ε_min, c_ε · ε)
  * Without drift, m, β and ε relax geometrically to their baselines: x ← base + (x − base) · relax.
  * With an adaptive-KL controller, β's baseline is the controller's value and the drift surplus
@@ -401,6 +402,7 @@ export class DriftMonitor {
   private readonly sMean: Float64Array;
   private readonly sSq: Float64Array;
   private readonly sLen: Float64Array;
+  private validBuf = new Uint8Array(0);
 
   constructor(options: DriftMonitorOptions) {
     this.o = resolveOptions(options);
@@ -506,7 +508,8 @@ export class DriftMonitor {
     let validGroups = 0;
     let invalidResponses = 0;
     const { sMean, sSq, sLen } = this;
-    const valid = new Uint8Array(G);
+    if (this.validBuf.length < G) this.validBuf = new Uint8Array(G);
+    const valid = this.validBuf;
     for (let b = 0; b < B; b++) {
       let gv = 0;
       let lenMean = 0;
