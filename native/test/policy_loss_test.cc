@@ -1,0 +1,362 @@
+// policy_loss test program, no Node.js needed (the GPU check of the CUDA path):
+//   built with the kernel library of native/kernels/kernels.cmake, e.g.
+//   cmake -S native/test -B build-test && cmake --build build-test && build-test/policy_loss_test
+//
+// 1. C++ path against an independent float64 reference written here from the formulas
+//    (−min(ρA, clip(ρ)A), then the dual min, then the KL), on seeded inputs over shapes 1×1, 3×7,
+//    5×123, 64×1000, every option combination (asymmetric ε, dual clip on/off, β = 0 / > 0 × k1/k2/k3,
+//    three aggregations), masks with empty sequences, an all-masked batch, NaN/Inf inputs.
+//    Tolerances: the loss and metrics are float64 end to end (1e-10 relative: summation order); the
+//    gradient is stored as float32 after two roundings (2 ulp): 1e-6 relative.
+// 2. Thread-count determinism: 1 thread and 5 threads give bit-identical results.
+// 3. CUDA (when a device works) against the C++ path for every case and block size 32..1024, plus
+//    shapes that exercise several chunks per sequence (T = 20000) and more sequences than the grid's
+//    y limit (N = 70000). Gradient prefilled with a canary NaN to prove every element is written.
+//    Tolerances: same float64 per-token function, different summation order: loss 1e-12 relative,
+//    gradient 1e-6 relative (the weights are bitwise equal; the unscaled values may differ by FMA).
+// Without a device, step 3 checks that policy_loss_cuda fails with a message and does not crash.
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "cuda_info.h"
+#include "parallel.h"
+#include "policy_loss.h"
+
+using namespace gprl;
+
+namespace {
+
+int g_failures = 0;
+int g_checks = 0;
+constexpr uint32_t kCanaryBits = 0x7fc0dead;
+
+float canary() {
+  float f;
+  std::memcpy(&f, &kCanaryBits, 4);
+  return f;
+}
+
+struct Rng {
+  uint64_t s;
+  explicit Rng(uint64_t seed) : s(seed) {}
+  uint64_t next() {
+    uint64_t z = (s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  }
+  double uniform() { return static_cast<double>(next() >> 11) * (1.0 / 9007199254740992.0); }
+  double normal() {
+    double u1 = uniform();
+    if (u1 < 1e-300) u1 = 1e-300;
+    return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * uniform());
+  }
+  int64_t below(int64_t n) { return static_cast<int64_t>(next() % static_cast<uint64_t>(n)); }
+};
+
+struct Case {
+  std::string name;
+  int64_t N, T;
+  std::vector<float> logp, logp_old, logp_ref, adv;
+  std::vector<uint8_t> mask;
+  bool use_ref = true;
+  PolicyLossInputs inputs() const {
+    PolicyLossInputs in;
+    in.logp = logp.data();
+    in.logp_old = logp_old.data();
+    in.logp_ref = use_ref ? logp_ref.data() : nullptr;
+    in.advantages = adv.data();
+    in.mask = mask.data();
+    return in;
+  }
+};
+
+Case make_case(const std::string& name, int64_t N, int64_t T, uint64_t seed, bool with_nonfinite) {
+  Rng r(seed);
+  Case c;
+  c.name = name;
+  c.N = N;
+  c.T = T;
+  const auto NT = static_cast<size_t>(N * T);
+  c.logp.resize(NT);
+  c.logp_old.resize(NT);
+  c.logp_ref.resize(NT);
+  c.mask.resize(NT);
+  c.adv.resize(static_cast<size_t>(N));
+  for (int64_t n = 0; n < N; ++n) {
+    c.adv[n] = n % 7 == 3 ? 0.0f : static_cast<float>(r.normal());
+    const int64_t len = n == 1 ? 0 : r.below(T + 1);
+    for (int64_t t = 0; t < T; ++t) {
+      const size_t i = static_cast<size_t>(n * T + t);
+      c.logp[i] = static_cast<float>(-std::fabs(1.5 + r.normal()));
+      c.logp_old[i] = c.logp[i] + static_cast<float>(0.4 * r.normal());
+      c.logp_ref[i] = c.logp[i] + static_cast<float>(0.3 * r.normal());
+      c.mask[i] = t < len ? 1 : 0;
+    }
+  }
+  if (with_nonfinite && NT > 8) {
+    const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+    for (size_t i = 0; i < NT; ++i) c.mask[i] = 1;
+    c.logp[1] = nan;
+    c.logp_old[NT / 2] = inf;
+    c.logp_ref[NT / 3] = -inf;
+    c.adv[static_cast<size_t>(N - 1)] = nan;
+  }
+  return c;
+}
+
+struct Ref {
+  double loss = 0, clip_low = 0, clip_high = 0, dual = 0, ratio = 0, kl = 0;
+  int64_t valid = 0, non_finite = 0;
+  std::vector<double> grad;
+};
+
+/** Independent float64 reference from the formulas (docs/policy-loss.md). */
+Ref reference(const Case& c, const PolicyLossParams& p) {
+  Ref R;
+  R.grad.assign(static_cast<size_t>(c.N * c.T), 0.0);
+  std::vector<std::vector<double>> loss(static_cast<size_t>(c.N)), grad(static_cast<size_t>(c.N));
+  std::vector<std::vector<size_t>> idx(static_cast<size_t>(c.N));
+  for (int64_t n = 0; n < c.N; ++n) {
+    const double A = c.adv[n];
+    for (int64_t t = 0; t < c.T; ++t) {
+      const size_t i = static_cast<size_t>(n * c.T + t);
+      if (!c.mask[i]) continue;
+      const double lp = c.logp[i], lq = c.logp_old[i], lr = c.use_ref ? c.logp_ref[i] : 0.0;
+      if (!std::isfinite(A) || !std::isfinite(lp) || !std::isfinite(lq) || !std::isfinite(lr)) {
+        ++R.non_finite;
+        continue;
+      }
+      const double r = std::exp(lp - lq);
+      const double lo = 1 - p.epsilon_low, hi = 1 + p.epsilon_high;
+      const double un = r * A, cl = std::fmin(std::fmax(r, lo), hi) * A;
+      double s = -std::fmin(un, cl);
+      double ds = un <= cl ? -r * A : (r >= lo && r <= hi ? -r * A : 0.0);
+      if (un > cl) (A < 0 ? R.clip_low : R.clip_high) += 1;
+      if (p.dual_clip > 0 && A < 0 && -p.dual_clip * A < s) {
+        s = -p.dual_clip * A;
+        ds = 0;
+        R.dual += 1;
+      }
+      if (c.use_ref) {
+        const double d = lr - lp;
+        const double k = p.kl == kKlK1 ? -d : p.kl == kKlK2 ? 0.5 * d * d : std::exp(d) - d - 1;
+        const double dk = p.kl == kKlK1 ? 1.0 : p.kl == kKlK2 ? -d : 1 - std::exp(d);
+        R.kl += k;
+        if (p.beta > 0) {
+          s += p.beta * k;
+          ds += p.beta * dk;
+        }
+      }
+      R.ratio += r;
+      loss[n].push_back(s);
+      grad[n].push_back(ds);
+      idx[n].push_back(i);
+    }
+  }
+  int64_t S = 0;
+  for (auto& l : loss) {
+    R.valid += static_cast<int64_t>(l.size());
+    S += l.empty() ? 0 : 1;
+  }
+  const double L = static_cast<double>(p.max_length > 0 ? p.max_length : c.T);
+  for (int64_t n = 0; n < c.N; ++n) {
+    const double len = static_cast<double>(loss[n].size());
+    const double w = R.valid == 0 ? 0.0
+                     : p.aggregation == kAggTokenMean ? 1.0 / static_cast<double>(R.valid)
+                     : p.aggregation == kAggSequenceMean ? 1.0 / (static_cast<double>(S) * len)
+                                                         : 1.0 / (static_cast<double>(c.N) * L);
+    for (size_t j = 0; j < loss[n].size(); ++j) {
+      R.loss += w * loss[n][j];
+      R.grad[idx[n][j]] = w * grad[n][j];
+    }
+  }
+  if (R.valid > 0) {
+    const double V = static_cast<double>(R.valid);
+    R.clip_low /= V;
+    R.clip_high /= V;
+    R.dual /= V;
+    R.ratio /= V;
+    R.kl = c.use_ref ? R.kl / V : 0.0;
+  } else {
+    R.kl = 0;
+  }
+  return R;
+}
+
+bool close(double got, double want, double rtol, double atol) {
+  return std::fabs(got - want) <= atol + rtol * std::fabs(want);
+}
+
+void check(bool ok, const std::string& what) {
+  ++g_checks;
+  if (!ok) {
+    ++g_failures;
+    std::printf("FAIL %s\n", what.c_str());
+  }
+}
+
+/** Gradient comparison; prints the first mismatches (index, got, want). */
+void check_grad(const std::string& what, const std::vector<float>& got, const std::vector<double>& want, double rtol) {
+  ++g_checks;
+  int bad = 0;
+  double scale = 0;
+  for (double w : want) scale = std::fmax(scale, std::fabs(w));
+  for (size_t i = 0; i < want.size(); ++i) {
+    if (!close(got[i], want[i], rtol, 1e-12 * scale) || std::isnan(got[i])) {
+      if (bad < 3) std::printf("  %s [%zu] got %.9g want %.9g\n", what.c_str(), i, static_cast<double>(got[i]), want[i]);
+      ++bad;
+    }
+  }
+  if (bad) {
+    ++g_failures;
+    std::printf("FAIL %s: %d of %zu gradient values differ\n", what.c_str(), bad, want.size());
+  }
+}
+
+void check_result(const std::string& what, const PolicyLossResult& r, const Ref& R, double loss_rtol) {
+  check(close(r.loss, R.loss, loss_rtol, 1e-300), what + " loss");
+  check(r.valid_tokens == R.valid && r.non_finite == R.non_finite, what + " counts");
+  check(close(r.clip_frac_low, R.clip_low, 1e-12, 0) && close(r.clip_frac_high, R.clip_high, 1e-12, 0) &&
+            close(r.dual_clip_frac, R.dual, 1e-12, 0),
+        what + " clip fractions");
+  check(close(r.mean_ratio, R.ratio, 1e-10, 0) && close(r.mean_kl, R.kl, 1e-10, 1e-14), what + " means");
+}
+
+std::vector<PolicyLossParams> option_sets(const Case& c) {
+  std::vector<PolicyLossParams> out;
+  const double eps[][2] = {{0.2, 0.2}, {0.2, 0.28}, {0.1, 0.05}};
+  const double duals[] = {0.0, 3.0, 1.1};
+  const struct {
+    double beta;
+    int kl;
+  } kls[] = {{0.0, kKlK3}, {0.05, kKlK1}, {0.05, kKlK2}, {0.1, kKlK3}};
+  for (auto& e : eps)
+    for (double d : duals)
+      for (auto& k : kls)
+        for (int agg = 0; agg < 3; ++agg) {
+          if (k.beta > 0 && !c.use_ref) continue;
+          PolicyLossParams p;
+          p.sequences = c.N;
+          p.tokens = c.T;
+          p.epsilon_low = e[0];
+          p.epsilon_high = e[1];
+          p.dual_clip = d;
+          p.beta = k.beta;
+          p.kl = k.kl;
+          p.aggregation = agg;
+          p.max_length = agg == kAggConstant && c.T > 3 ? c.T + 5 : 0;
+          out.push_back(p);
+        }
+  return out;
+}
+
+std::string describe(const PolicyLossParams& p) {
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "eps=%.2f/%.2f dual=%.1f beta=%.2f kl=k%d agg=%d", p.epsilon_low, p.epsilon_high,
+                p.dual_clip, p.beta, p.kl + 1, p.aggregation);
+  return buf;
+}
+
+}  // namespace
+
+int main() {
+  std::vector<Case> cases;
+  cases.push_back(make_case("1x1", 1, 1, 1, false));
+  cases.push_back(make_case("3x7", 3, 7, 2, false));
+  cases.push_back(make_case("5x123", 5, 123, 3, false));
+  cases.push_back(make_case("64x1000", 64, 1000, 4, false));
+  cases.push_back(make_case("6x20 non-finite", 6, 20, 5, true));
+  {
+    Case c = make_case("4x9 all masked", 4, 9, 6, false);
+    for (auto& m : c.mask) m = 0;
+    cases.push_back(c);
+  }
+  {
+    Case c = make_case("5x123 no ref", 5, 123, 7, false);
+    c.use_ref = false;
+    cases.push_back(c);
+  }
+
+  // 1. C++ path vs the float64 reference.
+  for (const Case& c : cases) {
+    for (const PolicyLossParams& p : option_sets(c)) {
+      const std::string what = "cpu " + c.name + " " + describe(p);
+      std::vector<float> grad(static_cast<size_t>(c.N * c.T), canary());
+      PolicyLossResult r;
+      const Status st = policy_loss_cpu(p, c.inputs(), grad.data(), &r);
+      check(st.ok, what + " status " + st.message);
+      const Ref R = reference(c, p);
+      check_result(what, r, R, 1e-10);
+      check_grad(what, grad, R.grad, 1e-6);
+    }
+  }
+  std::printf("C++ path: %d checks, %d failures\n", g_checks, g_failures);
+
+  // 2. Thread-count determinism.
+  {
+    const Case c = make_case("64x1500", 64, 1500, 8, false);
+    PolicyLossParams p;
+    p.sequences = c.N;
+    p.tokens = c.T;
+    p.beta = 0.05;
+    p.aggregation = kAggSequenceMean;
+    std::vector<float> g1(static_cast<size_t>(c.N * c.T)), g5(g1.size());
+    PolicyLossResult r1, r5;
+    set_num_threads(1);
+    policy_loss_cpu(p, c.inputs(), g1.data(), &r1);
+    set_num_threads(5);
+    policy_loss_cpu(p, c.inputs(), g5.data(), &r5);
+    set_num_threads(0);
+    check(std::memcmp(g1.data(), g5.data(), g1.size() * sizeof(float)) == 0 && r1.loss == r5.loss &&
+              r1.mean_ratio == r5.mean_ratio && r1.mean_kl == r5.mean_kl,
+          "1 thread vs 5 threads: bit-identical");
+  }
+
+  // 3. CUDA vs C++.
+  const CudaStatus cs = cuda_status();
+  if (!cs.available) {
+    std::printf("CUDA: not available (%s)\n", cs.error.c_str());
+    const Case& c = cases[1];
+    PolicyLossParams p;
+    p.sequences = c.N;
+    p.tokens = c.T;
+    std::vector<float> grad(static_cast<size_t>(c.N * c.T));
+    PolicyLossResult r;
+    const Status st = policy_loss_cuda(p, c.inputs(), grad.data(), &r);
+    check(!st.ok && !st.message.empty(), "policy_loss_cuda without a device fails with a message");
+  } else {
+    std::printf("CUDA: %s\n", cs.device.c_str());
+    cases.push_back(make_case("2x20000 (several chunks)", 2, 20000, 9, false));
+    cases.push_back(make_case("70000x3 (grid y stride)", 70000, 3, 10, false));
+    const int blocks[] = {32, 64, 128, 256, 512, 1024};
+    for (const Case& c : cases) {
+      for (const PolicyLossParams& p : option_sets(c)) {
+        std::vector<float> gc(static_cast<size_t>(c.N * c.T));
+        PolicyLossResult rc;
+        policy_loss_cpu(p, c.inputs(), gc.data(), &rc);
+        const Ref R = reference(c, p);
+        for (int b : blocks) {
+          const std::string what = "cuda b=" + std::to_string(b) + " " + c.name + " " + describe(p);
+          std::vector<float> g(gc.size(), canary());
+          PolicyLossResult r;
+          CudaLaunch launch;
+          launch.block_size = b;
+          const Status st = policy_loss_cuda(p, c.inputs(), g.data(), &r, launch);
+          check(st.ok, what + " status " + st.message);
+          check_result(what, r, R, 1e-10);
+          check(close(r.loss, rc.loss, 1e-12, 1e-300), what + " loss vs C++");
+          std::vector<double> want(gc.begin(), gc.end());
+          check_grad(what + " vs C++", g, want, 1e-6);
+        }
+      }
+    }
+  }
+  std::printf("policy_loss_test: %d checks, %d failures\n", g_checks, g_failures);
+  return g_failures == 0 ? 0 : 1;
+}
