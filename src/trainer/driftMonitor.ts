@@ -78,7 +78,7 @@ export interface DriftMonitorOptions {
   mMax?: number;
   /** Baseline KL coefficient β, in [0, betaMax]; must be > 0 with `adaptiveKl` (its initial value). Defaults to `0.04`. */
   beta?: number;
-  /** Cap β_max on β, > 0. Defaults to `1`. */
+  /** Cap β_max on β, > 0 and ≥ beta. Defaults to `max(1, beta)`. */
   betaMax?: number;
   /** Factor c_β applied to β on drift, ≥ 1. Defaults to `1.5`. */
   betaFactor?: number;
@@ -280,10 +280,11 @@ function resolveOptions(options: DriftMonitorOptions): ResolvedDriftMonitorOptio
   assertNumber('options.mMin', mMin, { min: 0, max: 1, exclusiveMin: true });
   const mMax = o.mMax ?? 4;
   assertNumber('options.mMax', mMax, { min: 1 });
-  const betaMax = o.betaMax ?? 1;
-  assertNumber('options.betaMax', betaMax, { min: 0, exclusiveMin: true });
   const beta = o.beta ?? 0.04;
-  assertNumber('options.beta', beta, { min: 0, max: betaMax });
+  assertNumber('options.beta', beta, { min: 0 });
+  const betaMax = o.betaMax ?? Math.max(1, beta);
+  assertNumber('options.betaMax', betaMax, { min: 0, exclusiveMin: true });
+  if (beta > betaMax) throw invalidValue('options.beta', `a finite number in [0, ${betaMax}] (betaMax)`, beta);
   const betaFactor = o.betaFactor ?? 1.5;
   assertNumber('options.betaFactor', betaFactor, { min: 1 });
   const betaOnDrift = o.betaOnDrift ?? Math.min(0.01, betaMax);

@@ -586,6 +586,30 @@ describe('secondary detectors', () => {
   });
 });
 
+describe('one dimension (Bradley-Terry, k = 1)', () => {
+  it('the spectrum is trivial and never drifts; m stays [1]; a secondary trigger still tightens β and ε', () => {
+    const rng = new Rng(12);
+    const mon = new DriftMonitor({ dims: 1, beta: 2, driftTriggers: ['kl-growth'] });
+    expect(mon.options.betaMax).toBe(2); // defaults to max(1, beta)
+    let tightened = 0;
+    for (let t = 1; t <= 40; t++) {
+      const f = t > 10 ? 25 : 1;
+      const d = mon.update({ groups: 8, groupSize: 4, dims: 1, scores: scoresWithSd(rng, [f], 8, 4), kl: t > 25 ? 0.1 * t : 0.05 });
+      expect(d.alpha).toEqual([1]);
+      expect(d.drift).toBe(0);
+      expect(Array.from(d.dimWeights)).toEqual([1]);
+      expect(d.triggers.includes('spectrum')).toBe(false);
+      if (d.drifted) {
+        tightened++;
+        expect(d.triggers).toEqual(['kl-growth']);
+        expect(d.epsilon).toBeLessThan(0.2);
+        expect(d.beta).toBe(2); // already at its cap
+      }
+    }
+    expect(tightened).toBeGreaterThan(0);
+  });
+});
+
 describe('checkpoint state', () => {
   const opts: DriftMonitorOptions = { dims: K, threshold: 'calibrate', adaptiveKl: { target: 0.05, horizon: 500 }, driftTriggers: ['single-axis-gain', 'kl-growth'] };
   function stream(seed: number, n: number): DriftStepInput[] {
@@ -653,7 +677,8 @@ describe('validation', () => {
       [{ dims: 3, threshold: 'auto' as never }, /options\.threshold/, RangeError],
       [{ dims: 3, mMin: 2 }, /options\.mMin/, RangeError],
       [{ dims: 3, mMax: 0.5 }, /options\.mMax/, RangeError],
-      [{ dims: 3, beta: 2 }, /options\.beta/, RangeError],
+      [{ dims: 3, beta: 2, betaMax: 1 }, /options\.beta/, RangeError],
+      [{ dims: 3, beta: -0.1 }, /options\.beta/, RangeError],
       [{ dims: 3, betaFactor: 0.5 }, /options\.betaFactor/, RangeError],
       [{ dims: 3, epsilonMin: 0.5 }, /options\.epsilonMin/, RangeError],
       [{ dims: 3, epsilonFactor: 1.5 }, /options\.epsilonFactor/, RangeError],
