@@ -2,11 +2,13 @@
 /**
  * Build the native addon.
  *
- *   node scripts/build-native.mjs --builder cmake|gyp [--cuda auto|on|off] [--cuda-arch <list>] [--out <file.node>]
+ *   node scripts/build-native.mjs --builder cmake|gyp [--cuda auto|on|off] [--cuda-arch <list>]
+ *                                  [--build-dir <dir>] [--out <file.node>]
  *
  * Output scheme (the kernel tests pick a binary with GPRL_ADDON_PATH=<path to .node>):
  * - `--builder cmake` (canonical, cmake-js): configures and builds in `build/`, result
- *   `build/Release/gprl.node` (where node-gyp-build looks first). `--cuda` maps to the CMake option
+ *   `build/Release/gprl.node` (where node-gyp-build looks first; `--build-dir <dir>` builds in another
+ *   directory, result `<dir>/Release/gprl.node`). `--cuda` maps to the CMake option
  *   GPRL_CUDA (default auto: CUDA when nvcc is found); `--cuda-arch` sets CMAKE_CUDA_ARCHITECTURES.
  *   cmake-js uses the Node-API headers from the `node-api-headers` package (package.json declares
  *   `binary.napi_versions`), so no Node.js headers are downloaded.
@@ -32,7 +34,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(path.join(root, 'package.json'));
 
 function parseArgs(argv) {
-  const opts = { builder: 'cmake', cuda: 'auto', cudaArch: undefined, out: undefined };
+  const opts = { builder: 'cmake', cuda: 'auto', cudaArch: undefined, out: undefined, buildDir: 'build' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => {
@@ -46,6 +48,7 @@ function parseArgs(argv) {
     else if (a.startsWith('--cuda=')) opts.cuda = a.slice(7);
     else if (a === '--cuda-arch') opts.cudaArch = next();
     else if (a === '--out') opts.out = next();
+    else if (a === '--build-dir') opts.buildDir = next();
     else if (a === 'rebuild' || a === 'build' || a === '--release' || a.startsWith('--target=') || a.startsWith('--devdir=') || a.startsWith('--arch=')) continue;
     else throw new Error(`build-native: unknown argument ${a}`);
   }
@@ -83,12 +86,13 @@ function copyAtomic(src, dest) {
 function buildCmake(opts) {
   const cmakeJs = resolveBin('cmake-js/bin/cmake-js');
   if (!cmakeJs) throw new Error('cmake-js is not installed (npm install --save-dev cmake-js)');
-  const common = ['-d', root, '-O', path.join(root, 'build'), '--CDGPRL_CUDA=' + opts.cuda.toUpperCase()];
+  const buildDir = path.resolve(root, opts.buildDir);
+  const common = ['-d', root, '-O', buildDir, '--CDGPRL_CUDA=' + opts.cuda.toUpperCase()];
   if (opts.cudaArch) common.push('--CDCMAKE_CUDA_ARCHITECTURES=' + opts.cudaArch);
   // configure every time (cheap, incremental) so that changed options always take effect
   run(process.execPath, [cmakeJs, 'configure', ...common], root);
   run(process.execPath, [cmakeJs, 'build', ...common, '--parallel', String(jobs())], root);
-  return path.join(root, 'build', 'Release', 'gprl.node');
+  return path.join(buildDir, 'Release', 'gprl.node');
 }
 
 function nodeGypPath() {
