@@ -121,6 +121,23 @@ describe.each(backends)('gprlAdvantages [%s]', (backend) => {
     });
   });
 
+  it.each(modes)('%s scores beyond the float32 range are stored as ±Infinity; advantages stay finite', (mode) => {
+    const rng = new Rng(12);
+    const shape: GroupShape = { groups: 3, groupSize: 6, dims: 2 };
+    const emb = randomEmbeddings(rng, shape, 1e20);
+    const got = gprlAdvantages(emb, shape, { mode, tau: 1e30, backend });
+    const want = refGprlAdvantages(emb, shape, { mode, tau: 1e30 });
+    // Outputs are float32 roundings of float64 values: compare against the rounded reference.
+    const f32 = (xs: number[]): number[] => xs.map(Math.fround);
+    expectClose(got.scores, f32(want.scores), { ...scoreTolerance(f32(want.scores), mode), label: 'scores' });
+    if (mode === 'logit') expect(got.scores.some((v) => !Number.isFinite(v))).toBe(true);
+    expect(got.advantages.every(Number.isFinite)).toBe(true);
+    expectClose(got.advantages, want.advantages, { ...TOL_ADVANTAGE, label: 'advantages' });
+    expectClose(got.dimAdvantages, want.dimAdvantages, { ...TOL_ADVANTAGE, label: 'dimAdvantages' });
+    expectClose(got.dimStd, f32(want.dimStd), { ...scoreTolerance(f32(want.dimStd), mode), label: 'dimStd' });
+    expect(got.masked).toBe(0);
+  });
+
   it('a large batch (B = 512, G = 16, k = 8) matches the reference', () => {
     const rng = new Rng(99);
     const shape: GroupShape = { groups: 512, groupSize: 16, dims: 8 };
