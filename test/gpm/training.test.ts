@@ -287,7 +287,7 @@ describe.each(['cpu', 'wasm'] as const)('GPM training on tfjs %s', (backend) => 
     const init = tf.tensor2d(rng.normalArray(3 * 4), [3, 4]);
     const proj = tf.variable(init, true, `test_proj_${backend}`);
     init.dispose();
-    const fnEnc = functionEncoder((x) => tf.tanh(tf.matMul(x, proj)), { input: 'features', inputDim: 3, outputDim: 4 }, [proj]);
+    const fnEnc = functionEncoder((x) => tf.tanh(tf.matMul(x, proj)) as tf.Tensor2D, { input: 'features', inputDim: 3, outputDim: 4 }, [proj]);
     const layersLike = {
       apply: (x: tf.Tensor) => tf.tanh(tf.matMul(x as tf.Tensor2D, proj)),
       trainableWeights: [{ read: () => proj }],
