@@ -162,6 +162,9 @@ export class GPRLTrainer {
       if (options[key] !== undefined && typeof options[key] !== 'function') throw invalidType(`options.${key}`, 'a function', options[key]);
     }
     this.config = Object.freeze(resolveTrainerConfig(options.config));
+    if (this.config.eosToken !== null && this.config.eosToken >= options.policy.vocabSize) {
+      throw invalidValue('config.eosToken', `a token id below the policy's vocabSize (${options.policy.vocabSize})`, this.config.eosToken);
+    }
     this.policy = options.policy;
     this.ownsReference = options.referencePolicy === undefined;
     this.referencePolicy = options.referencePolicy ?? options.policy.clone();

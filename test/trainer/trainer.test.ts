@@ -345,6 +345,41 @@ describe.each(BACKENDS)('GPRLTrainer on tfjs %s', (backend) => {
     bt.dispose();
   });
 
+  it('masks and counts responses whose reference log-probs are not finite', async () => {
+    /** A reference policy whose log-probs are NaN for every response containing token 5. */
+    class BrokenReference extends GruPolicy {
+      override logProbs(prompts: readonly Tokens[], responses: readonly Tokens[], options?: { temperature?: number; maxLength?: number }): LogProbResult {
+        const r = super.logProbs(prompts, responses, options);
+        const bad = tf.tensor2d(responses.map((x) => (x.includes(5) ? 1 : 0)), [responses.length, 1]);
+        const logp = tf.where(tf.cast(tf.mul(bad, r.mask), 'bool'), tf.fill(r.logp.shape, Number.NaN), r.logp) as tf.Tensor2D;
+        tf.dispose([bad, r.logp]);
+        return { ...r, logp };
+      }
+    }
+    const policy = new GruPolicy({ vocabSize: 6, hiddenSize: 4, seed: 1 });
+    const reference = new BrokenReference({ vocabSize: 6, hiddenSize: 4, seed: 1 });
+    const trainer = new GPRLTrainer({ policy, referencePolicy: reference, verifier: toyVerifier(2), prompts: PROMPTS,
+      config: { batchSize: 2, numGenerations: 4, maxCompletionLength: 4, seed: 4 } });
+    const [m] = await trainer.train(1);
+    const ro = trainer.lastRollout!;
+    const broken = ro.sample.responses.map((r) => r.includes(5));
+    const nBroken = broken.filter(Boolean).length;
+    expect(nBroken).toBeGreaterThan(0);
+    expect(nBroken).toBeLessThan(8);
+    expect(m!.nonFiniteLogProbs).toBe(nBroken);
+    expect(m!.maskedResponses).toBe(nBroken);
+    broken.forEach((b, n) => {
+      expect(ro.valid[n]).toBe(b ? 0 : 1);
+      if (b) expect(ro.advantages[n]).toBe(0);
+    });
+    expect(Number.isFinite(m!.loss)).toBe(true);
+    expect(Number.isFinite(m!.kl)).toBe(true);
+    expect(policy.getWeights().every((w) => w.values.every(Number.isFinite))).toBe(true);
+    trainer.dispose();
+    reference.dispose();
+    policy.dispose();
+  });
+
   it('writes one JSON line per step and calls onStep', async () => {
     const file = path.join(dir, `metrics-${backend}.jsonl`);
     const policy = new GruPolicy({ vocabSize: 6, hiddenSize: 4, seed: 1 });
@@ -389,6 +424,7 @@ describe('trainer configuration', () => {
     const policy = new GruPolicy({ vocabSize: 4, hiddenSize: 2 });
     expect(() => new GPRLTrainer({ policy, prompts: [[1]] })).toThrow(/verifier and reward/);
     expect(() => new GPRLTrainer({ policy, prompts: [[9]], reward: () => 1 })).toThrow(/options\.prompts\[0\]\[0\]/);
+    expect(() => new GPRLTrainer({ policy, prompts: [[1]], reward: () => 1, config: { eosToken: 4 } })).toThrow(/config\.eosToken/);
     policy.dispose();
   });
 });
