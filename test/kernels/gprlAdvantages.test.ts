@@ -138,6 +138,20 @@ describe.each(backends)('gprlAdvantages [%s]', (backend) => {
     expect(got.masked).toBe(0);
   });
 
+  it('concurrent async calls each get their own results', async () => {
+    const rng = new Rng(21);
+    const shape: GroupShape = { groups: 16, groupSize: 16, dims: 8 };
+    const inputs = Array.from({ length: 8 }, () => randomEmbeddings(rng, shape));
+    const options: GprlAdvantageOptions[] = inputs.map((_, t) => ({
+      mode: t % 2 ? 'winrate' : 'logit',
+      normalize: normalizeModes[t % 3],
+      mask: randomMask(rng, sizes(shape).responses),
+      backend,
+    }));
+    const results = await Promise.all(inputs.map((emb, t) => gprlAdvantagesAsync(emb, shape, options[t])));
+    results.forEach((r, t) => expect(r).toEqual(gprlAdvantages(inputs[t]!, shape, options[t])));
+  });
+
   it('a large batch (B = 512, G = 16, k = 8) matches the reference', () => {
     const rng = new Rng(99);
     const shape: GroupShape = { groups: 512, groupSize: 16, dims: 8 };
