@@ -86,7 +86,7 @@ export interface Environment {
 }
 
 export interface BenchContext extends BenchOptions {
-  /** Shape labels to run (the kernel benches); empty = all. */
+  /** Shape labels to run (the kernel benches); empty = all (`quick`: small and medium). */
   shapes: string[];
   env: Environment;
   probe: BandwidthProbe;
@@ -390,9 +390,10 @@ export async function makeContext(
   return { ...benchOptions(quick), shapes, env, probe, log };
 }
 
-/** The contract's shapes, restricted to `ctx.shapes` when given. */
-export function selectedShapes(ctx: Pick<BenchContext, 'shapes'>): typeof SHAPES {
-  return ctx.shapes.length === 0 ? SHAPES : SHAPES.filter((s) => ctx.shapes.includes(s.label));
+/** The contract's shapes, restricted to `ctx.shapes` when given; `--quick` alone runs small and medium. */
+export function selectedShapes(ctx: Pick<BenchContext, 'shapes' | 'quick'>): typeof SHAPES {
+  if (ctx.shapes.length > 0) return SHAPES.filter((s) => ctx.shapes.includes(s.label));
+  return ctx.quick ? SHAPES.filter((s) => s.label !== 'large') : SHAPES;
 }
 
 /** Fill in what a module left out when it is called with a partial context. */
