@@ -10,6 +10,7 @@ import {
   preferenceMatrix,
   preferenceMatrixAsync,
 } from '../../src/kernels/index.js';
+import { MAX_ELEMENTS } from '../../src/kernels/validate.js';
 import type { GroupShape } from '../../src/types.js';
 
 const shape: GroupShape = { groups: 2, groupSize: 3, dims: 2 };
@@ -50,13 +51,18 @@ describe('shape', () => {
   });
 
   it('guards sizes that do not fit a typed array', () => {
-    const huge = { groups: 2 ** 20, groupSize: 2 ** 10, dims: 2 ** 10 };
-    expect(() => gprlAdvantages(emb, huge)).toThrow(
-      new RangeError('gprl: invalid shape: expected groups·groupSize·2·dims <= 4294967296 elements, got 2199023255552'),
+    const groups = Math.floor(MAX_ELEMENTS / 2) + 1;
+    expect(() => gprlAdvantages(emb, { groups, groupSize: 1, dims: 1 })).toThrow(
+      new RangeError(`gprl: invalid shape: expected groups·groupSize·2·dims <= ${MAX_ELEMENTS} elements, got ${2 * groups}`),
+    );
+    const huge = 2 ** 31;
+    expect(() => groupScores(emb, { groups: huge, groupSize: huge, dims: huge })).toThrow(
+      new RangeError(`gprl: invalid shape: expected groups·groupSize·2·dims <= ${MAX_ELEMENTS} elements, got ${2 * huge ** 3}`),
     );
     // The preference matrix output B·G·G is checked too.
-    expect(() => preferenceMatrix(emb, { groups: 2 ** 16, groupSize: 2 ** 9, dims: 1 })).toThrow(
-      new RangeError('gprl: invalid shape: expected groups·groupSize·groupSize <= 4294967296 elements, got 17179869184'),
+    const g = Math.ceil(Math.sqrt(MAX_ELEMENTS)) + 1;
+    expect(() => preferenceMatrix(emb, { groups: 1, groupSize: g, dims: 1 })).toThrow(
+      new RangeError(`gprl: invalid shape: expected groups·groupSize·groupSize <= ${MAX_ELEMENTS} elements, got ${g * g}`),
     );
   });
 });
