@@ -138,6 +138,32 @@ describe.each(backends)('gprlAdvantages [%s]', (backend) => {
     expect(got.masked).toBe(0);
   });
 
+  it('accepts views into larger buffers (non-zero byteOffset) for every array', () => {
+    const rng = new Rng(22);
+    const shape: GroupShape = { groups: 3, groupSize: 7, dims: 3 };
+    const n = sizes(shape);
+    const view = <T extends Float32Array | Uint8Array>(a: T, make: (len: number) => T): T => {
+      const big = make(a.length + 11);
+      big.fill(255 as never);
+      big.set(a as never, 5);
+      return big.subarray(5, 5 + a.length) as T;
+    };
+    const emb = randomEmbeddings(rng, shape);
+    const mask = randomMask(rng, n.responses);
+    const lambdas = randomLambdas(rng, shape);
+    const dimWeights = randomDimWeights(rng, shape.dims);
+    const plain = gprlAdvantages(emb, shape, { mask, lambdas, dimWeights, backend });
+    const viewed = gprlAdvantages(view(emb, (l) => new Float32Array(l)), shape, {
+      mask: view(mask, (l) => new Uint8Array(l)),
+      lambdas: view(lambdas, (l) => new Float32Array(l)),
+      dimWeights: view(dimWeights, (l) => new Float32Array(l)),
+      backend,
+    });
+    expect(viewed).toEqual(plain);
+    const scores = view(plain.scores, (l) => new Float32Array(l));
+    expect(groupAdvantages(scores, shape, { mask, backend })).toEqual(groupAdvantages(plain.scores, shape, { mask, backend }));
+  });
+
   it('concurrent async calls each get their own results', async () => {
     const rng = new Rng(21);
     const shape: GroupShape = { groups: 16, groupSize: 16, dims: 8 };
