@@ -9,10 +9,9 @@
  *  4. advantages: `gprlAdvantages` (per-dimension / scalar / gdpo) with the drift monitor's dimension
  *     weights, then `monitor.update()` decides m, β, ε for this update (advantages recomputed from the
  *     same scores when m changed);
- *  5. `numIterations` passes, each one optimizer step: policy log-probs with gradient → the `policyLoss`
- *     kernel (loss, exact ∂loss/∂logp, clip and KL metrics) → ∂loss/∂θ through the surrogate
- *     `Σ logp ⊙ stop_gradient(∂loss/∂logp)` → global-norm clipping → Adam (tfjs-core) at the scheduled
- *     learning rate.
+ *  5. `numIterations` passes, each one optimizer step: policy log-probs with gradient → `policyLossOp`
+ *     (the policy-loss kernel as a tfjs op: loss, exact ∂loss/∂logp saved for the backward pass, clip and
+ *     KL metrics) → ∂loss/∂θ → global-norm clipping → Adam (tfjs-core) at the scheduled learning rate.
  */
 import '../gpm/gradients.js';
 import { tf } from '../tf.js';
@@ -20,7 +19,8 @@ import { Rng } from '../random.js';
 import { assertKnownKeys, assertOptionsObject, invalidType, invalidValue } from '../errors.js';
 import { gprlAdvantages } from '../kernels/gprlAdvantages.js';
 import { groupAdvantages } from '../kernels/groupAdvantages.js';
-import { policyLoss, type PolicyLossMetrics } from '../kernels/policyLoss.js';
+import type { PolicyLossMetrics } from '../kernels/policyLoss.js';
+import { policyLossOpWithMetrics } from '../tfjs/policyLossOp.js';
 import type { Policy, SampleResult, Tokens } from '../policy/policy.js';
 import { assertTokenBatch } from '../policy/policy.js';
 import { DriftMonitor, type DriftDecision, type DriftEvent, type DriftMonitorState } from './driftMonitor.js';
@@ -329,19 +329,19 @@ export class GPRLTrainer {
     let lossValue = Number.NaN;
     let gradNormSum = 0;
     const agg = { clipFracLow: 0, clipFracHigh: 0, dualClipFrac: 0, meanRatio: 0 };
+    const oldT = tf.tensor2d(logpOld, [N, T]);
+    const refT = tf.tensor2d(logpRef, [N, T]);
+    const advT = tf.tensor1d(adv.advantages);
+    const maskT = tf.tensor2d(mask, [N, T], 'int32');
     for (let it = 0; it < c.numIterations; it++) {
       let metrics: PolicyLossMetrics | null = null;
       const { value, grads } = tf.variableGrads(() => {
         const r = this.policy.logProbs(expanded, sample.responses, lpOpts);
-        const res = policyLoss(
-          { logp: r.logp.dataSync() as Float32Array, logpOld, logpRef, advantages: adv.advantages, mask },
-          { sequences: N, tokens: T },
-          lossOpts,
-        );
+        const res = policyLossOpWithMetrics(r.logp, oldT, refT, advT, maskT, lossOpts);
         metrics = res.metrics;
-        lossValue = res.loss;
-        return tf.sum(tf.mul(r.logp, tf.tensor2d(res.grad, [N, T]))) as tf.Scalar;
+        return res.loss;
       }, vars);
+      lossValue = value.dataSync()[0]!;
       value.dispose();
       const m = metrics as PolicyLossMetrics | null;
       if (m) {
@@ -359,6 +359,7 @@ export class GPRLTrainer {
       tf.dispose(list);
       if (scale !== 1) tf.dispose(named.map((x) => x.tensor));
     }
+    tf.dispose([oldT, refT, advT, maskT]);
     const t5 = performance.now();
     this.stepCount++;
 
