@@ -118,6 +118,8 @@ export interface BenchRow {
   gbPerSec?: number | null;
   /** GB/s as a percentage of the probe's read bandwidth with the same thread count. */
   pctRead?: number | null;
+  /** GB/s as a percentage of the probe's copy bandwidth (read + write bytes) with the same thread count. */
+  pctCopy?: number | null;
   /** Threads the contender uses (for the bandwidth reference). */
   threads?: number;
   /** Why a row has no numbers, or anything a reader must know. */
@@ -261,8 +263,9 @@ export async function compare(ctx: BenchContext, c: Comparison): Promise<BenchRo
           row.minMs = m.minMs;
           row.cpuMs = m.cpuMs;
           row.gbPerSec = bytes / (m.medianMs / 1e3) / 1e9;
-          const ref = threads > 1 ? ctx.probe.readAll : ctx.probe.read1;
-          row.pctRead = (row.gbPerSec / ref) * 100;
+          const all = threads > 1;
+          row.pctRead = (row.gbPerSec / (all ? ctx.probe.readAll : ctx.probe.read1)) * 100;
+          row.pctCopy = (row.gbPerSec / (all ? ctx.probe.copyAll : ctx.probe.copy1)) * 100;
         }
       }
     } catch (err) {
@@ -481,7 +484,7 @@ function num(row: Record<string, unknown>, ...keys: string[]): unknown {
 
 function tableCells(rows: readonly Record<string, unknown>[]): { header: string[]; lines: string[][] } {
   const header = ['bench', 'shape', 'backend', 'ops/s', 'median ms', 'IQR', 'cpu ms', '× js', 'MB', 'GB/s', '% read bw', 'note'];
-  const known = new Set(['name', 'shape', 'backend', 'opsPerSec', 'ops', 'hz', 'medianMs', 'median_ms', 'median', 'spreadPct', 'spread', 'ratioToJs', 'bytes', 'gbPerSec', 'pctRead', 'note', 'dims', 'samples', 'rmePct', 'meanMs', 'minMs', 'threads', 'env', 'stem', 'cpuMs', 'variant']);
+  const known = new Set(['name', 'shape', 'backend', 'opsPerSec', 'ops', 'hz', 'medianMs', 'median_ms', 'median', 'spreadPct', 'spread', 'ratioToJs', 'bytes', 'gbPerSec', 'pctRead', 'note', 'dims', 'samples', 'rmePct', 'meanMs', 'minMs', 'threads', 'env', 'stem', 'cpuMs', 'variant', 'pctCopy']);
   const lines = rows.map((r) => {
     const shape = typeof r.shape === 'string' ? r.shape : JSON.stringify(r.shape ?? '');
     const spread = num(r, 'spreadPct', 'spread');
