@@ -387,6 +387,33 @@ describe.each(BACKENDS)('policyLoss on %s', (backend) => {
     expect(noRef.metrics.nonFinite).toBe(3 + 20);
   });
 
+  it('accepts typed-array views with a byte offset', () => {
+    const b = makeBatch(new Rng(21), 5, 17);
+    const n = 5 * 17;
+    const view = <T extends Float32Array | Uint8Array>(src: T, make: (buf: ArrayBuffer, off: number, len: number) => T): T => {
+      const off = 3 * src.BYTES_PER_ELEMENT;
+      const v = make(new ArrayBuffer(off + src.byteLength + 8), off, src.length);
+      v.set(src);
+      return v;
+    };
+    const f32 = (buf: ArrayBuffer, off: number, len: number) => new Float32Array(buf, off, len);
+    const inputs = {
+      logp: view(b.inputs.logp, f32),
+      logpOld: view(b.inputs.logpOld, f32),
+      logpRef: view(b.inputs.logpRef, f32),
+      advantages: view(b.inputs.advantages, f32),
+      mask: view(b.inputs.mask, (buf, off, len) => new Uint8Array(buf, off, len)),
+    };
+    expect(inputs.logp.byteOffset).toBe(12);
+    const opts = { backend, beta: 0.1, dualClip: 2 };
+    const want = policyLoss(b.inputs, { sequences: 5, tokens: 17 }, opts);
+    const got = policyLoss(inputs, { sequences: 5, tokens: 17 }, opts);
+    expect(got.loss).toBe(want.loss);
+    expect(got.grad).toEqual(want.grad);
+    expect(got.metrics).toEqual(want.metrics);
+    expect(n).toBe(got.grad.length);
+  });
+
   it('async gives the same result as sync', async () => {
     const b = makeBatch(new Rng(5), 7, 33);
     const opts = { backend, beta: 0.02, aggregation: 'sequence-mean' as const };
