@@ -94,12 +94,14 @@ export class AdvantageWorkspace {
     }
     for (let l = 0; l < k; l++) w[l] = w[l]! / wsum;
 
+    const batch = this.batch;
+    const perDimension = normalize === 'per-dimension';
     for (let i = 0; i < G; i++) {
       const o = (base + i) * k;
       if (!valid[i]) {
-        dimAdvantages.fill(0, o, o + k);
+        for (let l = 0; l < k; l++) dimAdvantages[o + l] = 0;
         advantages[base + i] = 0;
-        if (this.batch) this.batch[base + i] = NaN;
+        if (batch) batch[base + i] = NaN;
         continue;
       }
       let a = 0;
@@ -112,8 +114,8 @@ export class AdvantageWorkspace {
         a += w[l]! * ahat;
         sc += w[l]! * x;
       }
-      if (normalize === 'per-dimension') advantages[base + i] = a;
-      else if (normalize === 'gdpo') this.batch![base + i] = a;
+      if (perDimension) advantages[base + i] = a;
+      else if (batch) batch[base + i] = a;
       else agg[i] = sc;
     }
 

@@ -30,40 +30,38 @@ export class ScoreWorkspace {
     const k2 = 2 * k;
     const base = b * G;
     const mask = opts.mask;
+    const logit = opts.mode === 'logit';
+    // Validity; in logit mode also Σa and Σb over the valid responses (interleaved like the input).
     let n = 0;
     sums.fill(0);
     for (let i = 0; i < G; i++) {
       let ok = mask === null || mask[base + i] !== 0;
+      const row = (base + i) * k2;
       if (ok) {
         // A sum of finite float32 values cannot overflow in float64: it is finite iff all are.
-        const row = (base + i) * k2;
         let t = 0;
         for (let c = 0; c < k2; c++) t += embeddings[row + c]!;
         ok = Number.isFinite(t);
       }
       valid[i] = ok ? 1 : 0;
-      if (ok) n++;
+      if (!ok) continue;
+      n++;
+      if (logit) for (let c = 0; c < k2; c++) sums[c] = sums[c]! + embeddings[row + c]!;
     }
-    const rowOf = (i: number): number => (base + i) * k2;
     if (n < 2) {
       for (let i = 0; i < G; i++) s.fill(valid[i] ? 0 : NaN, i * k, (i + 1) * k);
       return n;
     }
-    if (opts.mode === 'logit') {
+    const inv = 1 / (n - 1);
+    if (logit) {
       // ŝ_l(i) = G'/(G'−1)·(a_i·b̄ − b_i·ā) = (a_i·Σb − b_i·Σa)/(G'−1)
-      for (let i = 0; i < G; i++) {
-        if (!valid[i]) continue;
-        const row = rowOf(i);
-        for (let c = 0; c < k2; c++) sums[c] = sums[c]! + embeddings[row + c]!;
-      }
-      const inv = 1 / (n - 1);
       for (let i = 0; i < G; i++) {
         const o = i * k;
         if (!valid[i]) {
           s.fill(NaN, o, o + k);
           continue;
         }
-        const row = rowOf(i);
+        const row = (base + i) * k2;
         for (let l = 0; l < k; l++) {
           const a = embeddings[row + 2 * l]!;
           const bb = embeddings[row + 2 * l + 1]!;
@@ -77,34 +75,28 @@ export class ScoreWorkspace {
     for (let i = 0; i < G; i++) s.fill(valid[i] ? 0 : NaN, i * k, (i + 1) * k);
     for (let i = 0; i < G; i++) {
       if (!valid[i]) continue;
-      const ri = rowOf(i);
+      const ri = (base + i) * k2;
       const oi = i * k;
       for (let j = i + 1; j < G; j++) {
         if (!valid[j]) continue;
-        const rj = rowOf(j);
+        const rj = (base + j) * k2;
         const oj = j * k;
         for (let l = 0; l < k; l++) {
           const x =
             (embeddings[ri + 2 * l]! * embeddings[rj + 2 * l + 1]! - embeddings[ri + 2 * l + 1]! * embeddings[rj + 2 * l]!) / tau;
           // Overflow-free sigmoid pair sharing one exp.
-          if (x >= 0) {
-            const e = Math.exp(-x);
-            const d = 1 + e;
-            s[oi + l] = s[oi + l]! + 1 / d;
-            s[oj + l] = s[oj + l]! + e / d;
-          } else {
-            const e = Math.exp(x);
-            const d = 1 + e;
-            s[oi + l] = s[oi + l]! + e / d;
-            s[oj + l] = s[oj + l]! + 1 / d;
-          }
+          const e = Math.exp(-Math.abs(x));
+          const d = 1 + e;
+          const big = 1 / d;
+          const small = e / d;
+          s[oi + l] = s[oi + l]! + (x >= 0 ? big : small);
+          s[oj + l] = s[oj + l]! + (x >= 0 ? small : big);
         }
       }
     }
-    const inv = 1 / (n - 1);
     for (let i = 0; i < G; i++) {
       if (!valid[i]) continue;
-      for (let l = i * k; l < (i + 1) * k; l++) s[l] = s[l]! * inv - 0.5;
+      for (let t = i * k; t < (i + 1) * k; t++) s[t] = s[t]! * inv - 0.5;
     }
     return n;
   }
