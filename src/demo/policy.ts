@@ -192,8 +192,8 @@ export class ContextPolicy implements Policy {
     const N = prompts.length;
     const V = POLICY_VOCAB;
     const phi = new Float32Array(N * T * STATE_FEATURES);
-    const toks = new Int32Array(N * T);
     const maskData = new Float32Array(N * T);
+    const taken = new Float32Array(N * T * V);
     const active = new Int32Array(8);
     for (let n = 0; n < N; n++) {
       const { topic, length } = parsePrompt(`prompts[${n}]`, prompts[n]!);
@@ -204,7 +204,7 @@ export class ContextPolicy implements Policy {
         const na = stateFeatures(topic, length, prev, t, active);
         for (let a = 0; a < na; a++) phi[row + active[a]!] = 1;
         phi[row + F_T] = t / MAX_LEN;
-        toks[n * T + t] = r[t]!;
+        taken[(n * T + t) * V + r[t]!] = 1;
         maskData[n * T + t] = 1;
         prev = r[t]!;
       }
@@ -214,7 +214,9 @@ export class ContextPolicy implements Policy {
       const logits = tf.add(tf.matMul(tf.tensor2d(phi, [N * T, STATE_FEATURES]), w), tf.tensor2d(this.fixed, [1, V]));
       const lp = tf.logSoftmax(tf.div(logits, temperature));
       const mask = tf.tensor2d(maskData, [N, T]);
-      const picked = tf.reshape(tf.sum(tf.mul(lp, tf.oneHot(tf.tensor1d(toks, 'int32'), V, 1, 0, 'float32')), 1), [N, T]);
+      // The one-hot of the taken tokens is built here rather than with tf.oneHot: on the wasm backend
+      // (tfjs 4.22) a float32 tf.oneHot gives zero gradients through tf.mul.
+      const picked = tf.reshape(tf.sum(tf.mul(lp, tf.tensor2d(taken, [N * T, V])), 1), [N, T]);
       const logp = tf.mul(picked, mask) as tf.Tensor2D;
       const ent = tf.mul(tf.reshape(tf.neg(tf.sum(tf.mul(tf.exp(lp), lp), 1)), [N, T]), mask) as tf.Tensor2D;
       return { logp, mask, entropy: ent };

@@ -1,0 +1,227 @@
+#!/usr/bin/env node
+/**
+ * `gprl`: the command-line program (`gprl demo`, `gprl info`, `gprl bench`). Exit codes: 0 success,
+ * 1 failure, 2 bad usage.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BENCH_USAGE, DEMO_USAGE, INFO_USAGE, parseArgs, USAGE, UsageError, type DemoArgs, type InfoArgs, type KernelBackendChoice, type TfBackendChoice } from './args.js';
+import { enableTfjsEsmResolution } from './tfjsCompat.js';
+
+/** The package root: two levels above this file (`src/cli/` in a checkout, `dist/cli/` when installed). */
+export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+function version(): string {
+  try {
+    return (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** Select the kernel backend through the loader's environment switches, before anything loads the addon. */
+function applyKernelChoice(choice: KernelBackendChoice): void {
+  if (choice === 'js') process.env.GPRL_DISABLE_NATIVE = '1';
+  if (choice === 'cpu') process.env.GPRL_DISABLE_CUDA = '1';
+}
+
+async function setupTf(backend: TfBackendChoice): Promise<string> {
+  enableTfjsEsmResolution();
+  if (backend === 'tensorflow') {
+    const name = '@tensorflow/tfjs-node';
+    try {
+      await import(name);
+    } catch (err) {
+      throw new Error(`gprl: --backend tensorflow needs ${name} (npm install ${name}): ${(err as Error).message.split('\n')[0]}`);
+    }
+  }
+  const { setTfBackend } = await import('../tf.js');
+  return setTfBackend(backend);
+}
+
+/** The checked-out commit when running from a git checkout (for reproducibility), else undefined. */
+function gitCommit(): string | undefined {
+  if (!existsSync(path.join(PACKAGE_ROOT, '.git'))) return undefined;
+  const r = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: PACKAGE_ROOT, encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : undefined;
+}
+
+function timestamp(): string {
+  return new Date().toISOString().replace(/[:]/g, '-').replace(/\..+$/, '');
+}
+
+async function runDemoCommand(a: DemoArgs, argv: readonly string[]): Promise<number> {
+  applyKernelChoice(a.kernels);
+  const tfBackend = await setupTf(a.backend);
+  const { backendInfo } = await import('../backend.js');
+  const info = backendInfo();
+  if (a.kernels === 'cuda' && !info.available.includes('cuda')) {
+    throw new Error(`gprl: --kernels cuda: CUDA is not available: ${info.cudaError ?? 'unknown reason'}`);
+  }
+  const { runDemo } = await import('../demo/pipeline.js');
+  const { summarize, terminalTable, writeReport } = await import('../demo/report.js');
+  const { ProgressBar } = await import('./progress.js');
+  const { appendFileSync, mkdirSync } = await import('node:fs');
+
+  const out = path.resolve(a.out ?? path.join('runs', timestamp()));
+  mkdirSync(out, { recursive: true });
+  const metricsFile = path.join(out, 'metrics.jsonl');
+  if (existsSync(metricsFile)) throw new Error(`gprl: ${metricsFile} already exists; choose another --out`);
+  const command = `gprl ${argv.join(' ')}`;
+  const bar = new ProgressBar(process.stderr);
+  process.stderr.write(`gprl demo: writing to ${out}\n`);
+  const result = await runDemo(
+    { seeds: a.seeds, firstSeed: a.seed, ...(a.steps !== undefined ? { steps: a.steps } : {}), extended: a.extended },
+    {
+      onProgress: (p) => bar.update(p.done, p.total, p.label),
+      // One appendFileSync per line (as the trainer's metrics file), so a crash keeps every finished step.
+      onStep: (r) => appendFileSync(metricsFile, `${JSON.stringify(r)}\n`),
+    },
+  );
+  bar.finish();
+  const cpus = os.cpus();
+  const environment: Record<string, string | number> = {
+    gprl: version(),
+    node: process.version,
+    platform: `${process.platform}-${process.arch}`,
+    cpus: cpus.length,
+    cpu: cpus[0]?.model.trim() ?? 'unknown',
+    tfjs: tfBackend,
+    kernels: info.default + (info.device ? ` (${info.device})` : ''),
+  };
+  const commit = gitCommit();
+  if (commit) environment.commit = commit;
+  const summary = summarize(result, command, environment);
+  const written = writeReport(out, summary, result);
+  if (a.noPng) {
+    const { rmSync } = await import('node:fs');
+    rmSync(path.join(out, 'win-rate.png'), { force: true });
+  }
+  const table = terminalTable(summary);
+  const files = `\nFiles: ${[metricsFile, ...written.files.filter((f) => !(a.noPng && f.endsWith('.png')))].map((f) => path.relative(process.cwd(), f) || f).join(', ')}\n`;
+  if (a.json) {
+    process.stdout.write(`${JSON.stringify(summary, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v))}\n`);
+    process.stderr.write(`${table}\n${files}`);
+  } else {
+    process.stdout.write(`${table}\n${files}`);
+  }
+  return 0;
+}
+
+async function runInfoCommand(a: InfoArgs): Promise<number> {
+  enableTfjsEsmResolution();
+  const { backendInfo } = await import('../backend.js');
+  const { tf, setTfBackend } = await import('../tf.js');
+  const info = backendInfo();
+  const tfBackends: Record<string, string> = {};
+  for (const name of ['wasm', 'cpu'] as const) {
+    try {
+      await setTfBackend(name);
+      tfBackends[name] = 'available';
+    } catch (err) {
+      tfBackends[name] = `unavailable: ${(err as Error).message}`;
+    }
+  }
+  tfBackends.tensorflow =
+    tf.findBackendFactory('tensorflow') !== null ? 'available' : 'not installed (npm install @tensorflow/tfjs-node; use --backend tensorflow)';
+  const report = {
+    gprl: version(),
+    node: process.version,
+    platform: `${process.platform}-${process.arch}`,
+    cpus: os.cpus().length,
+    kernels: {
+      available: info.available,
+      default: info.default,
+      cuda: info.available.includes('cuda') ? { device: info.device ?? 'unknown' } : { unavailable: info.cudaError ?? 'unknown' },
+      native: info.build ? { path: info.build.path, builder: info.build.builder, cudaCompiled: info.build.cuda } : { unavailable: info.addonError ?? 'unknown' },
+    },
+    tfjs: { default: 'wasm', backends: tfBackends },
+  };
+  if (a.json) {
+    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    return 0;
+  }
+  const lines = [
+    `gprl ${report.gprl} — node ${report.node}, ${report.platform}, ${report.cpus} CPUs`,
+    `CUDA:          ${info.available.includes('cuda') ? `device ${info.device ?? 'unknown'}` : `not available (${info.cudaError ?? 'unknown'})`}`,
+    `Native C++:    ${info.build ? `${info.build.path} (${info.build.builder} build${info.build.cuda ? ', CUDA compiled in' : ', CPU only'})` : `not loaded (${info.addonError ?? 'unknown'})`}`,
+    `Kernels:       ${info.available.join(', ')} (auto = ${info.default})`,
+    `tfjs backends: ${Object.entries(tfBackends).map(([k, v]) => `${k}: ${v}`).join('; ')}`,
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+  return 0;
+}
+
+function runBenchCommand(rest: string[]): Promise<number> {
+  const runner = path.join(PACKAGE_ROOT, 'bench', 'run.ts');
+  const tsx = path.join(PACKAGE_ROOT, 'node_modules', 'tsx');
+  if (!existsSync(runner) || !existsSync(tsx)) {
+    process.stderr.write(
+      'gprl bench: the benchmarks need the source checkout (clone the repository, `npm ci`, then `npm run bench` or `npx gprl bench`).\n',
+    );
+    return Promise.resolve(1);
+  }
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', runner, ...rest], { cwd: PACKAGE_ROOT, stdio: 'inherit' });
+    child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+    child.on('error', (err) => {
+      process.stderr.write(`gprl bench: ${err.message}\n`);
+      resolve(1);
+    });
+  });
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs(argv);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`${err.message}\n`);
+      return err.exitCode;
+    }
+    throw err;
+  }
+  switch (parsed.command) {
+    case 'help':
+      process.stdout.write(USAGE);
+      return 0;
+    case 'version':
+      process.stdout.write(`${version()}\n`);
+      return 0;
+    case 'demo':
+      if (parsed.help) {
+        process.stdout.write(DEMO_USAGE);
+        return 0;
+      }
+      return runDemoCommand(parsed, argv);
+    case 'info':
+      if (parsed.help) {
+        process.stdout.write(INFO_USAGE);
+        return 0;
+      }
+      return runInfoCommand(parsed);
+    case 'bench':
+      if (parsed.help && !existsSync(path.join(PACKAGE_ROOT, 'bench', 'run.ts'))) {
+        process.stdout.write(BENCH_USAGE);
+        return 0;
+      }
+      return runBenchCommand(parsed.rest);
+  }
+}
+
+const invokedDirectly = process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url);
+if (invokedDirectly) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}
