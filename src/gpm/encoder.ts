@@ -190,34 +190,53 @@ class TokenEncoder implements Encoder {
       const len = (rows[i] as ModelInput).length;
       if (len > maxLength) throw invalidValue(`inputs[${i}].length`, `at most maxLength = ${maxLength} tokens`, len);
     }
-    const packed = packTokens(rows, 0, split);
     const N = rows.length;
+    const V = this.opts.vocabSize;
+    if (this.opts.pooling === 'mean') {
+      // Mean pooling is linear: mean_t (E[id_t] + S[seg_t]) = C·E + F·S with C [N, V] the token
+      // frequencies of each row and F [N, 2] its segment fractions. Two small products replace the
+      // per-token lookup (N·V values instead of N·T·V for a one-hot product), with the same
+      // gradient on every backend.
+      const counts = new Float32Array(N * V);
+      const fractions = new Float32Array(N * 2);
+      rows.forEach((row, n) => {
+        const inv = 1 / row.length;
+        const cut = split[n] ?? row.length;
+        for (let t = 0; t < row.length; t++) counts[n * V + (row[t] as number)]! += inv;
+        fractions[n * 2] = Math.min(cut, row.length) * inv;
+        fractions[n * 2 + 1] = Math.max(row.length - cut, 0) * inv;
+      });
+      return tf.tidy(() => {
+        const pooled = tf.add(
+          tf.matMul(tf.tensor2d(counts, [N, V]), this.v('encoder.tokenEmbedding')),
+          tf.matMul(tf.tensor2d(fractions, [N, 2]), this.v('encoder.segmentEmbedding')),
+        );
+        return this.dense(pooled);
+      });
+    }
+    const packed = packTokens(rows, 0, split);
     const T = packed.length;
     return tf.tidy(() => {
       const ids = tf.tensor1d(packed.ids, 'int32');
       const table = this.v('encoder.tokenEmbedding');
       // Gather has no gradient kernel on every backend (wasm lacks UnsortedSegmentSum), so training
       // uses a one-hot product, whose gradient is a matMul everywhere.
-      const tok = training
-        ? tf.matMul(oneHotFloat(ids, this.opts.vocabSize), table)
-        : tf.gather(table, ids);
+      const tok = training ? tf.matMul(oneHotFloat(ids, V), table) : tf.gather(table, ids);
       const segOneHot = oneHotFloat(tf.tensor1d(packed.segment, 'int32'), 2);
       const x = tf.reshape(tf.add(tok, tf.matMul(segOneHot, this.v('encoder.segmentEmbedding'))), [N, T, E]);
       const mask = tf.tensor2d(packed.mask, [N, T]);
-      let pooled: tf.Tensor;
-      if (this.opts.pooling === 'attention') {
-        const q = tf.reshape(this.v('encoder.poolQuery'), [1, 1, E]);
-        const logits = tf.div(tf.sum(tf.mul(x, q), 2), Math.sqrt(E));
-        const masked = tf.add(logits, tf.mul(tf.sub(1, mask), -1e9));
-        const w = tf.softmax(masked, 1);
-        pooled = tf.sum(tf.mul(x, tf.expandDims(w, 2)), 1);
-      } else {
-        const sum = tf.sum(tf.mul(x, tf.expandDims(mask, 2)), 1);
-        pooled = tf.div(sum, tf.expandDims(tf.sum(mask, 1), 1));
-      }
-      const pre = tf.add(tf.matMul(pooled as tf.Tensor2D, this.v('encoder.dense.kernel')), this.v('encoder.dense.bias'));
-      return (this.opts.activation === 'gelu' ? gelu(pre) : tf.tanh(pre)) as tf.Tensor2D;
+      const q = tf.reshape(this.v('encoder.poolQuery'), [1, 1, E]);
+      const logits = tf.div(tf.sum(tf.mul(x, q), 2), Math.sqrt(E));
+      const masked = tf.add(logits, tf.mul(tf.sub(1, mask), -1e9));
+      const w = tf.softmax(masked, 1);
+      return this.dense(tf.sum(tf.mul(x, tf.expandDims(w, 2)), 1) as tf.Tensor2D);
     });
+  }
+
+  /** Hidden layer: activation(pooled · W + b). */
+  private dense(pooled: tf.Tensor): tf.Tensor2D {
+    const pre = tf.add(tf.matMul(pooled as tf.Tensor2D, this.v('encoder.dense.kernel')), this.v('encoder.dense.bias'));
+    return (this.opts.activation === 'gelu' ? gelu(pre) : tf.tanh(pre)) as tf.Tensor2D;
   }
 
   encodeJoint(prompts: readonly ModelInput[], responses: readonly ModelInput[], training = false): tf.Tensor2D {
