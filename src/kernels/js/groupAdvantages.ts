@@ -124,8 +124,7 @@ export class AdvantageWorkspace {
       return;
     }
     // 'scalar': GRPO on the aggregate score S = Σ w_l·ŝ_l, normalized once per group.
-    const sd = zscore(agg, valid, 0, G, n, unbiased, stdFloor, eps);
-    if (sd.degenerate) this.degenerate++;
+    if (zscore(agg, valid, G, n, unbiased, stdFloor, eps)) this.degenerate++;
     for (let i = 0; i < G; i++) advantages[base + i] = valid[i] ? agg[i]! : 0;
   }
 
@@ -142,7 +141,7 @@ export class AdvantageWorkspace {
         }
       }
       const { unbiased, stdFloor, eps } = this.opts;
-      if (zscore(batch, flags, 0, batch.length, n, unbiased, stdFloor, eps).degenerate) this.degenerate++;
+      if (zscore(batch, flags, batch.length, n, unbiased, stdFloor, eps)) this.degenerate++;
       const adv = this.out.advantages;
       for (let i = 0; i < batch.length; i++) adv[i] = flags[i] ? batch[i]! : 0;
     }
@@ -151,35 +150,34 @@ export class AdvantageWorkspace {
 }
 
 /**
- * In-place z-score of `x[from..to)` over the entries flagged valid (`n` of them), two-pass.
- * Degenerate (`n ≥ 1` and std ≤ stdFloor): the valid entries become 0.
+ * In-place z-score of the first `len` entries of `x` over those flagged valid (`n` of them),
+ * two-pass. Degenerate (`n ≥ 1` and std ≤ stdFloor): the valid entries become 0. Returns whether it was.
  */
 function zscore(
   x: Float64Array,
   valid: Uint8Array,
-  from: number,
-  to: number,
+  len: number,
   n: number,
   unbiased: boolean,
   stdFloor: number,
   eps: number,
-): { degenerate: boolean } {
+): boolean {
   let mean = 0;
-  for (let i = from; i < to; i++) if (valid[i - from]) mean += x[i]!;
+  for (let i = 0; i < len; i++) if (valid[i]) mean += x[i]!;
   if (n > 0) mean /= n;
   let m2 = 0;
-  for (let i = from; i < to; i++) {
-    if (!valid[i - from]) continue;
+  for (let i = 0; i < len; i++) {
+    if (!valid[i]) continue;
     const d = x[i]! - mean;
     m2 += d * d;
   }
   const sd = n > 1 ? Math.sqrt(m2 / (unbiased ? n - 1 : n)) : 0;
   const degenerate = n >= 1 && sd <= stdFloor;
-  for (let i = from; i < to; i++) {
-    if (!valid[i - from]) continue;
+  for (let i = 0; i < len; i++) {
+    if (!valid[i]) continue;
     x[i] = degenerate ? 0 : (x[i]! - mean) / (sd + eps);
   }
-  return { degenerate };
+  return degenerate;
 }
 
 /** Pure-TypeScript `group_advantages` from float32 scores `[B][G][k]`; outputs written in place. */
