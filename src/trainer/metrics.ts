@@ -56,6 +56,8 @@ export interface StepMetrics {
   drift: number | null;
   /** Whether the monitor tightened the trust region this step. */
   drifted: boolean;
+  /** Per-dimension mean score s_l(sample, reference) against the fixed reference responses (`referenceResponses`), or `null`. */
+  referenceScores: number[] | null;
   /** Dimension weights m used for the advantages. */
   dimWeights: number[];
   /** KL coefficient β used by the loss. */

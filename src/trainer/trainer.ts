@@ -30,6 +30,8 @@ import { readCheckpoint, writeCheckpoint, type CheckpointTensor, type WriteCheck
 
 /** What a verifier returns for B prompts × G responses (the shape of `PreferenceModel.verifierOutputs`). */
 export interface VerifierResult {
+  /** Set by the trainer when reference responses were scored: their embeddings `[B][2k]`. */
+  referenceEmbeddings?: Float32Array;
   /** Embeddings `[B][G][2k]`; a response with a non-finite value is masked and counted. */
   embeddings: Float32Array;
   /** Eigenvalues λ `[B][k]`. Defaults to uniform. */
@@ -73,6 +75,14 @@ export interface GPRLTrainerOptions {
   onStep?: (metrics: StepMetrics) => void;
   /** Called for every drift-monitor event. Defaults to none. */
   onEvent?: (event: DriftEvent) => void;
+  /**
+   * Fixed reference responses for the drift monitor's second detector (design §2.5): each step, the
+   * verifier also scores one reference response per prompt, and the per-dimension mean score
+   * `s_l(sample, reference)` of the samples goes to the monitor (`referenceScores`). `'initial'` decodes
+   * the reference policy greedily (cached per prompt); a function returns the reference for a prompt.
+   * Verifier path with the monitor only. Defaults to none.
+   */
+  referenceResponses?: 'initial' | ((prompt: Tokens) => Tokens);
 }
 
 /** Everything `resume` needs besides the checkpoint: the same kind of policy, and the verifier. */
@@ -103,7 +113,7 @@ export interface Rollout {
   decision: DriftDecision | null;
 }
 
-const OPTION_KEYS = ['policy', 'referencePolicy', 'verifier', 'reward', 'prompts', 'config', 'onStep', 'onEvent'] as const;
+const OPTION_KEYS = ['policy', 'referencePolicy', 'verifier', 'reward', 'prompts', 'config', 'onStep', 'onEvent', 'referenceResponses'] as const;
 const STATE_VERSION = 1;
 
 interface TrainerState {
@@ -126,6 +136,8 @@ export class GPRLTrainer {
   private readonly prompts: PromptSource;
   private readonly onStep: ((m: StepMetrics) => void) | null;
   private readonly onEvent: ((e: DriftEvent) => void) | null;
+  private readonly referenceResponses: 'initial' | ((prompt: Tokens) => Tokens) | null;
+  private readonly referenceCache = new Map<string, Tokens>();
   private readonly rng: Rng;
   private optimizer: tf.Optimizer;
   private monitorInstance: DriftMonitor | null = null;
@@ -173,6 +185,11 @@ export class GPRLTrainer {
     this.prompts = options.prompts;
     this.onStep = options.onStep ?? null;
     this.onEvent = options.onEvent ?? null;
+    const rr = options.referenceResponses;
+    if (rr !== undefined && rr !== 'initial' && typeof rr !== 'function') {
+      throw invalidType('options.referenceResponses', "'initial' or a function (prompt) => response", rr);
+    }
+    this.referenceResponses = rr ?? null;
     this.rng = new Rng(this.config.seed);
     this.optimizer = this.makeOptimizer();
   }
@@ -258,8 +275,11 @@ export class GPRLTrainer {
     let ver: VerifierResult | null = null;
     let rewards: Float32Array | null = null;
     if (this.verifier) {
-      ver = typeof this.verifier === 'function' ? await this.verifier(prompts, groups) : this.verifier.verifierOutputs(prompts, groups);
-      this.checkVerifierResult(ver, B, G);
+      const refs = this.referenceResponses && c.drift !== false ? prompts.map((p) => this.referenceFor(p)) : null;
+      const asked = refs ? groups.map((g, b) => [...g, refs[b]!]) : groups;
+      ver = typeof this.verifier === 'function' ? await this.verifier(prompts, asked) : this.verifier.verifierOutputs(prompts, asked);
+      this.checkVerifierResult(ver, B, refs ? G + 1 : G);
+      if (refs) ver = splitReference(ver, B, G, this.dims!);
       if (ver.rewards) rewards = ver.rewards;
     } else {
       rewards = new Float32Array(N);
@@ -380,6 +400,7 @@ export class GPRLTrainer {
       alpha: adv.decision ? adv.decision.alpha.slice() : null,
       drift: adv.decision ? adv.decision.drift : null,
       drifted: adv.decision ? adv.decision.drifted : false,
+      referenceScores: adv.referenceScores ? Array.from(adv.referenceScores) : null,
       dimWeights: Array.from(adv.dimWeights),
       beta: adv.beta,
       epsilon: adv.epsilon,
@@ -417,6 +438,24 @@ export class GPRLTrainer {
     if (this.onEvent && adv.decision) for (const e of adv.decision.events) this.onEvent(e);
     if (this.onStep) this.onStep(metrics);
     return metrics;
+  }
+
+  /** The reference response of a prompt (cached; `'initial'` decodes the reference policy greedily). */
+  private referenceFor(prompt: Tokens): Tokens {
+    const key = prompt.join(',');
+    let ref = this.referenceCache.get(key);
+    if (ref === undefined) {
+      if (this.referenceResponses === 'initial') {
+        const c = this.config;
+        // topP → 0 keeps only the most likely token: greedy, deterministic decoding.
+        ref = this.referencePolicy.sample([prompt], { groupSize: 1, maxLength: c.maxCompletionLength, eosToken: c.eosToken, temperature: c.temperature, topP: 1e-9 }).responses[0]!;
+      } else {
+        ref = (this.referenceResponses as (p: Tokens) => Tokens)(prompt);
+        assertTokenBatch('referenceResponses()', [ref], this.policy.vocabSize, false);
+      }
+      this.referenceCache.set(key, ref);
+    }
+    return ref;
   }
 
   private checkVerifierResult(v: VerifierResult, B: number, G: number): void {
@@ -468,6 +507,7 @@ export class GPRLTrainer {
         beta: c.beta,
         epsilon: c.epsilon,
         decision: null as DriftDecision | null,
+        referenceScores: null as Float32Array | null,
       };
     }
     const k = this.dims!;
@@ -490,6 +530,7 @@ export class GPRLTrainer {
     let res = gprlAdvantages(ver.embeddings, shape, { ...baseOpts, dimWeights: weights, mode: c.scoreMode, tau: c.scoreTau });
     const scores = res.scores;
     for (let n = 0; n < N; n++) if (!Number.isFinite(scores[n * k]!)) valid[n] = 0;
+    const referenceScores = ver.referenceEmbeddings ? referenceScoresOf(ver, valid, B, G, k) : null;
     let decision: DriftDecision | null = null;
     let beta = c.beta;
     let epsilon = c.epsilon;
@@ -504,6 +545,7 @@ export class GPRLTrainer {
         lengths,
         kl,
         entropy,
+        ...(referenceScores ? { referenceScores } : {}),
       });
       beta = decision.beta;
       epsilon = decision.epsilon;
@@ -546,6 +588,7 @@ export class GPRLTrainer {
       beta,
       epsilon,
       decision,
+      referenceScores,
     };
   }
 
@@ -638,6 +681,50 @@ export class GPRLTrainer {
     if (this.ownsReference) this.referencePolicy.dispose();
     this.disposed = true;
   }
+}
+
+/** Move the reference responses (the last of each group of G + 1) out of a verifier result. */
+function splitReference(v: VerifierResult, B: number, G: number, k: number): VerifierResult {
+  const w = 2 * k;
+  const embeddings = new Float32Array(B * G * w);
+  const refs = new Float32Array(B * w);
+  for (let b = 0; b < B; b++) {
+    embeddings.set(v.embeddings.subarray(b * (G + 1) * w, (b * (G + 1) + G) * w), b * G * w);
+    refs.set(v.embeddings.subarray((b * (G + 1) + G) * w, (b + 1) * (G + 1) * w), b * w);
+  }
+  const out: VerifierResult = { embeddings, dims: k, referenceEmbeddings: refs };
+  if (v.lambdas) out.lambdas = v.lambdas;
+  if (v.rewards) {
+    const r = new Float32Array(B * G);
+    for (let b = 0; b < B; b++) r.set(v.rewards.subarray(b * (G + 1), b * (G + 1) + G), b * G);
+    out.rewards = r;
+  }
+  return out;
+}
+
+/**
+ * Per-dimension mean of `s_l(i, ref) = a_l(i)·b_l(ref) − b_l(i)·a_l(ref)` over the valid samples of the
+ * groups whose reference embedding is finite (0 where there are none).
+ */
+function referenceScoresOf(v: VerifierResult, valid: Uint8Array, B: number, G: number, k: number): Float32Array {
+  const refs = v.referenceEmbeddings!;
+  const sum = new Float64Array(k);
+  let n = 0;
+  for (let b = 0; b < B; b++) {
+    let finite = true;
+    for (let j = 0; j < 2 * k; j++) if (!Number.isFinite(refs[b * 2 * k + j]!)) finite = false;
+    if (!finite) continue;
+    for (let i = 0; i < G; i++) {
+      if (!valid[b * G + i]) continue;
+      n++;
+      for (let l = 0; l < k; l++) {
+        const e = (b * G + i) * 2 * k + 2 * l;
+        const r = b * 2 * k + 2 * l;
+        sum[l] = sum[l]! + v.embeddings[e]! * refs[r + 1]! - v.embeddings[e + 1]! * refs[r]!;
+      }
+    }
+  }
+  return Float32Array.from(sum, (x) => (n > 0 ? x / n : 0));
 }
 
 function klEstimate(kind: 'k1' | 'k2' | 'k3', delta: number): number {

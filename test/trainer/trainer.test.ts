@@ -380,6 +380,42 @@ describe.each(BACKENDS)('GPRLTrainer on tfjs %s', (backend) => {
     policy.dispose();
   });
 
+  it('scores fixed reference responses for the drift monitor (referenceResponses)', async () => {
+    const policy = new GruPolicy({ vocabSize: 6, hiddenSize: 4, seed: 2 });
+    const inner = toyVerifier(2);
+    const seen: (readonly (readonly number[])[])[][] = [];
+    const verifier: VerifierFn = (prompts, groups) => {
+      seen.push(groups.map((g) => g.map((r) => [...r])));
+      return inner(prompts, groups);
+    };
+    const trainer = new GPRLTrainer({ policy, verifier, prompts: PROMPTS, referenceResponses: 'initial',
+      config: { batchSize: 2, numGenerations: 3, maxCompletionLength: 4, seed: 1 } });
+    const [m] = await trainer.train(1);
+    const ro = trainer.lastRollout!;
+    const groups = seen[0]!;
+    expect(groups.map((g) => g.length)).toEqual([4, 4]);
+    groups.forEach((g, b) => {
+      // The extra response is the reference policy's greedy decode of the prompt.
+      const greedy = trainer.referencePolicy.sample([ro.prompts[b]!], { maxLength: 4, topP: 1e-9 }).responses[0];
+      expect(g[3]).toEqual(greedy);
+      expect(g.slice(0, 3)).toEqual(ro.sample.responses.slice(b * 3, b * 3 + 3));
+    });
+    // Independent mean of s_l(i, ref) = a_l(i)·b_l(ref) − b_l(i)·a_l(ref) over the 6 samples.
+    const e = (await inner(ro.prompts, groups)).embeddings;
+    const want = [0, 1].map((l) => {
+      let sum = 0;
+      for (let b = 0; b < 2; b++) for (let i = 0; i < 3; i++) {
+        const x = ((b * 4 + i) * 2 + l) * 2, r = ((b * 4 + 3) * 2 + l) * 2;
+        sum += e[x]! * e[r + 1]! - e[x + 1]! * e[r]!;
+      }
+      return sum / 6;
+    });
+    m!.referenceScores!.forEach((v, l) => expect(v).toBeCloseTo(want[l]!, 5));
+    expect(m!.dims).toBe(2);
+    trainer.dispose();
+    policy.dispose();
+  });
+
   it('writes one JSON line per step and calls onStep', async () => {
     const file = path.join(dir, `metrics-${backend}.jsonl`);
     const policy = new GruPolicy({ vocabSize: 6, hiddenSize: 4, seed: 1 });
