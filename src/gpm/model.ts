@@ -31,7 +31,7 @@ export interface PreferenceGroup {
 export interface VerifierOutputs {
   /** `{ groups: B, groupSize: G, dims: k }`. */
   shape: GroupShape;
-  /** Embeddings, `B·G·2k` values, row-major `[B][G][2k]` (design §2). Non-finite inputs give non-finite rows, which the kernels mask and count. */
+  /** Embeddings, `B·G·2k` values, row-major `[B][G][2k]` (design §2). Inputs are validated first (non-finite features are rejected with a RangeError naming the response); rows that still come out non-finite (an encoder overflow) are masked and counted by the kernels. */
   embeddings: Float32Array;
   /** Eigenvalues λ, `B·k` values, row-major `[B][k]`. */
   lambdas: Float32Array;
