@@ -1,0 +1,66 @@
+import { describe, expect, it, vi } from 'vitest';
+import { parseArgs, UsageError } from '../../src/cli/args.js';
+import { main } from '../../src/cli/main.js';
+
+describe('gprl argument parsing', () => {
+  it('parses demo options with their defaults', () => {
+    expect(parseArgs(['demo'])).toEqual({
+      command: 'demo', help: false, seeds: 1, seed: 1, steps: undefined, out: undefined,
+      backend: 'wasm', kernels: 'auto', extended: false, json: false, noPng: false,
+    });
+    const a = parseArgs(['demo', '--quick', '--seeds', '5', '--steps=40', '--out', 'x/y', '--backend', 'cpu', '--kernels=js', '--extended', '--json', '--seed', '-3']);
+    expect(a).toMatchObject({ command: 'demo', seeds: 5, steps: 40, out: 'x/y', backend: 'cpu', kernels: 'js', extended: true, json: true, seed: -3 });
+  });
+
+  it('rejects bad usage with a message naming the argument', () => {
+    const bad: [string[], RegExp][] = [
+      [['demo', '--bogus'], /unknown option "--bogus"/],
+      [['demo', '--seeds'], /--seeds needs a value/],
+      [['demo', '--seeds', '0'], /invalid --seeds: expected an integer ≥ 1, got 0/],
+      [['demo', '--seeds', 'two'], /invalid --seeds: expected an integer, got "two"/],
+      [['demo', '--steps', '1.5'], /invalid --steps/],
+      [['demo', '--backend', 'gpu'], /invalid --backend: expected one of cpu, wasm, tensorflow, got "gpu"/],
+      [['demo', '--kernels', 'opencl'], /invalid --kernels/],
+      [['demo', '--out'], /--out needs a directory/],
+      [['demo', 'extra'], /unexpected argument "extra"/],
+      [['frobnicate'], /unknown command "frobnicate"/],
+      [['info', '--verbose'], /unknown option "--verbose" for 'gprl info'/],
+    ];
+    for (const [argv, msg] of bad) {
+      expect(() => parseArgs(argv), argv.join(' ')).toThrow(UsageError);
+      expect(() => parseArgs(argv), argv.join(' ')).toThrow(msg);
+    }
+  });
+
+  it('recognizes help and version', () => {
+    expect(parseArgs([])).toEqual({ command: 'help' });
+    expect(parseArgs(['--help'])).toEqual({ command: 'help' });
+    expect(parseArgs(['-v'])).toEqual({ command: 'version' });
+    expect(parseArgs(['demo', '--help'])).toMatchObject({ command: 'demo', help: true });
+    expect(parseArgs(['info', '--json'])).toEqual({ command: 'info', help: false, json: true });
+    expect(parseArgs(['bench', '--filter', 'x'])).toEqual({ command: 'bench', help: false, rest: ['--filter', 'x'] });
+  });
+
+  it('exits with code 2 and a clear message on bad flags', async () => {
+    const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      expect(await main(['demo', '--seeds', '-1'])).toBe(2);
+      expect(String(err.mock.calls.at(-1)?.[0])).toMatch(/invalid --seeds/);
+      expect(await main(['nope'])).toBe(2);
+    } finally {
+      err.mockRestore();
+    }
+  });
+
+  it('prints help with exit code 0', async () => {
+    const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    try {
+      expect(await main(['demo', '--help'])).toBe(0);
+      expect(String(out.mock.calls[0]?.[0])).toMatch(/Usage: gprl demo/);
+      expect(await main(['--version'])).toBe(0);
+      expect(String(out.mock.calls[1]?.[0])).toMatch(/^\d+\.\d+\.\d+/);
+    } finally {
+      out.mockRestore();
+    }
+  });
+});
