@@ -238,6 +238,35 @@ describe.each(BACKENDS)('GPRLTrainer on tfjs %s', (backend) => {
     policy.dispose();
   });
 
+  it('clips the global gradient norm to maxGradNorm (SGD, hand-derived)', async () => {
+    const theta0 = [0.3, -0.2, 0.1, 0.5];
+    const policy = new BanditPolicy(theta0);
+    const maxGradNorm = 1e-3, lr = 2;
+    const trainer = new GPRLTrainer({ policy, reward: (_p, r) => r[0]!, prompts: [[0]],
+      config: { batchSize: 1, numGenerations: 8, maxCompletionLength: 1, optimizer: 'sgd', learningRate: lr, maxGradNorm, beta: 0, lossType: 'bnpo', seed: 3 } });
+    const [m] = await trainer.train(1);
+    const a = trainer.lastRollout!.sample.responses.map((r) => r[0]!);
+    const mean = a.reduce((x, y) => x + y, 0) / 8;
+    const sd = Math.sqrt(a.reduce((x, y) => x + (y - mean) ** 2, 0) / 7);
+    const mx = Math.max(...theta0);
+    const z = theta0.reduce((x, t) => x + Math.exp(t - mx), 0);
+    const p = theta0.map((t) => Math.exp(t - mx) / z);
+    // ∂L/∂θ = 1/N Σ −A_i (onehot(a_i) − p); then g ← g·c/‖g‖ when ‖g‖ > c; θ ← θ − lr·g.
+    const g = [0, 0, 0, 0];
+    a.forEach((tok) => {
+      const A = (tok - mean) / (sd + 1e-4);
+      for (let j = 0; j < 4; j++) g[j]! += (-A * ((j === tok ? 1 : 0) - p[j]!)) / 8;
+    });
+    const norm = Math.hypot(...g);
+    expect(m!.gradNorm).toBeCloseTo(norm, 6);
+    expect(norm).toBeGreaterThan(maxGradNorm);
+    const got = policy.getWeights()[0]!.values;
+    // Steps of lr·c = 2e-3 on O(1) weights: float32 rounding ~1e-7.
+    theta0.forEach((t, j) => expect(Math.abs(got[j]! - (t - (lr * g[j]! * maxGradNorm) / norm))).toBeLessThan(3e-7));
+    trainer.dispose();
+    policy.dispose();
+  });
+
   it('is reproducible: the same seed gives identical metrics; non-finite verifier outputs are masked and counted', async () => {
     const run = async (seed: number): Promise<Omit<StepMetrics, 'timing'>[]> => {
       const policy = new GruPolicy({ vocabSize: 6, hiddenSize: 8, seed: 1 });
