@@ -11,8 +11,8 @@
  *   written into a Float32Array handed to the backend (no copies).
  * - `wasm`: inputs are views of the WebAssembly heap and the outputs are allocated on the heap first,
  *   then written in place through heap views (no copies).
- * - `tensorflow` (tfjs-node, when the user registers it): inputs are read with `readSync` (one copy
- *   each) and the outputs written with `backend.write`.
+ * - `tensorflow` (tfjs-node, when the user registers it), and any other backend the op first runs on:
+ *   inputs are read with `readSync` (one copy each) and the outputs written with `backend.write`.
  * The other tfjs kernels of the policy (its forward pass) stay on whichever backend is active.
  */
 import type {
@@ -228,6 +228,17 @@ export function registerPolicyLossKernel(): void {
 
 registerPolicyLossKernel();
 
+/** Any other backend (e.g. webgl) gets the readSync/write kernel the first time the op runs on it. */
+function ensureKernelForActiveBackend(): void {
+  const name = tf.getBackend();
+  if (tf.getKernel(POLICY_LOSS_KERNEL, name) !== undefined) return;
+  tf.registerKernel({
+    kernelName: POLICY_LOSS_KERNEL,
+    backendName: name,
+    kernelFunc: genericPolicyLossKernel as unknown as KernelConfig['kernelFunc'],
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Ops
 // ---------------------------------------------------------------------------------------------
@@ -285,6 +296,7 @@ function run(
   const inputs: NamedTensorMap = hasRef
     ? { logp, logpOld, logpRef: logpRef as Tensor, advantages, mask }
     : { logp, logpOld, advantages, mask };
+  ensureKernelForActiveBackend();
   lastMetrics = null;
   const outs = tf.engine().runKernel(POLICY_LOSS_KERNEL, inputs, attrs as unknown as NamedAttrMap) as Tensor[];
   const m = lastMetrics as NativePolicyLossResult | null;

@@ -9,6 +9,7 @@
  * and per gradient element 1e-5 relative plus 1e-6 of the largest element.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { tf, setTfBackend, type TfBackendName } from '../../src/tf.js';
 import { backendInfo } from '../../src/backend.js';
 import { policyLoss, type PolicyLossOptions } from '../../src/kernels/policyLoss.js';
@@ -291,3 +292,30 @@ describe('the readSync fallback kernel (used for the tensorflow backend)', () =>
     t.dispose();
   });
 });
+
+describe('a backend without a dedicated kernel', () => {
+  it('gets the readSync fallback kernel the first time the op runs on it', async () => {
+    const name = 'gprl-policy-loss-test';
+    tf.registerBackend(name, () => new MathBackendCPU());
+    const b = makeBatch(10, 4, 6);
+    const want = policyLoss({ ...b }, { sequences: 4, tokens: 6 }, { backend: 'js', beta: 0.2 });
+    try {
+      expect(await tf.setBackend(name)).toBe(true);
+      expect(tf.getKernel(POLICY_LOSS_KERNEL, name)).toBeUndefined();
+      const t = tensors(b);
+      const { loss, metrics } = policyLossOpWithMetrics(t.logp, t.logpOld, t.logpRef, t.advantages, t.mask, {
+        beta: 0.2,
+        backend: 'js',
+      });
+      expect(tf.getKernel(POLICY_LOSS_KERNEL, name)).toBeDefined();
+      expect(loss.dataSync()[0]).toBe(Math.fround(want.loss));
+      expect(metrics).toEqual(want.metrics);
+      tf.dispose([loss]);
+      t.dispose();
+    } finally {
+      await setTfBackend('cpu');
+      tf.removeBackend(name);
+    }
+  });
+});
+
