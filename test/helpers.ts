@@ -197,13 +197,6 @@ export function randomDimWeights(rng: Rng, k: number): Float32Array {
   return out;
 }
 
-/** Count of non-NaN / NaN entries. */
-export function countNaN(xs: ArrayLike<number>): number {
-  let c = 0;
-  for (let i = 0; i < xs.length; i++) if (Number.isNaN(Number(xs[i]))) c++;
-  return c;
-}
-
 /** The shapes every kernel is swept over (design §4): G ∈ {1, 2, 3, 7, 64}, k ∈ {1, 3, 8}, B ∈ {1, 3, 5}. */
 export function shapeGrid(): GroupShape[] {
   const out: GroupShape[] = [];

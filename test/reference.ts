@@ -39,7 +39,7 @@ const DEFAULT_TAU = 0.1;
 const DEFAULT_EPS = 1e-4;
 const DEFAULT_STD_FLOOR = 1e-6;
 
-export function refSigmoid(x: number): number {
+function refSigmoid(x: number): number {
   if (x >= 0) return 1 / (1 + Math.exp(-x));
   const e = Math.exp(x);
   return e / (1 + e);
@@ -66,7 +66,7 @@ function unpack(emb: ArrayLike<number>, shape: GroupShape): { a: number[]; b: nu
 }
 
 /** s_l(i, j) = a_l(i)·b_l(j) − b_l(i)·a_l(j). */
-export function refPairScore(ei: { a: number[]; b: number[] }, ej: { a: number[]; b: number[] }, l: number): number {
+function refPairScore(ei: { a: number[]; b: number[] }, ej: { a: number[]; b: number[] }, l: number): number {
   return ei.a[l]! * ej.b[l]! - ei.b[l]! * ej.a[l]!;
 }
 
