@@ -532,6 +532,9 @@ export async function runDemo(partial: Partial<DemoConfig> = {}, hooks: DemoHook
             seed: trainSeed,
             drift: spec.drift ? {} : false,
           },
+          // The monitor's second detector (single-axis gain against fixed reference responses):
+          // the initial policy's greedy response per prompt, scored by the same verifier.
+          ...(spec.drift ? { referenceResponses: 'initial' as const } : {}),
         });
         let fired = 0;
         const events: Record<string, number> = {};
