@@ -131,6 +131,7 @@ export interface PolicyLossParams {
   maxLength: number;
 }
 
+const INPUT_KEYS = ['logp', 'logpOld', 'logpRef', 'advantages', 'mask'] as const;
 const OPTION_KEYS = ['epsilonLow', 'epsilonHigh', 'dualClip', 'beta', 'kl', 'aggregation', 'maxLength', 'backend'] as const;
 
 /** Check `shape` and return a plain copy. */
@@ -218,6 +219,7 @@ export function resolvePolicyLoss(inputs: unknown, shape: unknown, options: unkn
     throw invalidType('inputs', 'an object { logp, logpOld, logpRef?, advantages, mask }', inputs);
   }
   const i = inputs as Record<string, unknown>;
+  assertKnownKeys('inputs', i, INPUT_KEYS);
   const n = s.sequences * s.tokens;
   const logp = tokenArray('inputs.logp', i.logp, n);
   const logpOld = tokenArray('inputs.logpOld', i.logpOld, n);

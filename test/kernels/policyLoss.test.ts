@@ -496,6 +496,9 @@ describe('policyLoss validation', () => {
       new RangeError('gprl: invalid shape.sequences: expected a positive integer, got 0'),
     );
     expect(() => policyLoss(null as unknown as PolicyLossInputs, shape)).toThrow(TypeError);
+    expect(() => policyLoss({ ...ok(), logpref: new Float32Array(6) } as PolicyLossInputs, shape)).toThrow(
+      /invalid inputs\.logpref: expected a known option \(logp, logpOld, logpRef, advantages, mask\)/,
+    );
   });
 
   it('checks every option', () => {

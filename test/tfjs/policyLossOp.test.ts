@@ -34,6 +34,11 @@ interface Batch {
   mask: Uint8Array;
 }
 
+/** The policyLoss() inputs of a batch. */
+function inputsOf(b: Batch): { logp: Float32Array; logpOld: Float32Array; logpRef: Float32Array; advantages: Float32Array; mask: Uint8Array } {
+  return { logp: b.logp, logpOld: b.logpOld, logpRef: b.logpRef, advantages: b.advantages, mask: b.mask };
+}
+
 function makeBatch(seed: number, N: number, T: number): Batch {
   const rng = new Rng(seed);
   const logp = new Float32Array(N * T), logpOld = new Float32Array(N * T), logpRef = new Float32Array(N * T);
@@ -171,7 +176,7 @@ describe.each(['cpu', 'wasm'] as TfBackendName[])('policyLossOp on tfjs %s', (tf
     b.advantages[3] = NaN;
     const t = tensors(b);
     const opts: PolicyLossOptions = { beta: 0.1, dualClip: 2 };
-    const want = policyLoss({ ...b }, { sequences: 5, tokens: 16 }, { ...opts, backend: 'js' });
+    const want = policyLoss(inputsOf(b), { sequences: 5, tokens: 16 }, { ...opts, backend: 'js' });
     const { loss, metrics } = policyLossOpWithMetrics(t.logp, t.logpOld, t.logpRef, t.advantages, t.mask, opts);
     expect(metrics.nonFinite).toBe(3 + 16);
     expect(loss.dataSync()[0]).toBeCloseTo(want.loss, 6);
@@ -215,7 +220,7 @@ describe.each(['cpu', 'wasm'] as TfBackendName[])('policyLossOp on tfjs %s', (tf
     const logp = Float32Array.from(v0, (x) => -Math.log1p(Math.exp(-x)));
     const t = tensors(b);
     const v = tf.variable(tf.tensor2d(v0, [4, 9]));
-    const want = policyLoss({ ...b, logp }, { sequences: 4, tokens: 9 }, { backend: 'js', beta: 0.1 });
+    const want = policyLoss({ ...inputsOf(b), logp }, { sequences: 4, tokens: 9 }, { backend: 'js', beta: 0.1 });
     const eta = 0.5;
     const opt = tf.train.sgd(eta);
     const before = tf.memory().numTensors;
@@ -278,7 +283,7 @@ describe('the readSync fallback kernel (used for the tensorflow backend)', () =>
     const b = makeBatch(9, 5, 13);
     const t = tensors(b);
     const backend = tf.backend();
-    const want = policyLoss({ ...b }, { sequences: 5, tokens: 13 }, { backend: 'js', beta: 0.03, kl: 'k2' });
+    const want = policyLoss(inputsOf(b), { sequences: 5, tokens: 13 }, { backend: 'js', beta: 0.03, kl: 'k2' });
     const attrs = { epsilonLow: 0.2, epsilonHigh: 0.2, dualClip: 0, beta: 0.03, kl: 1, aggregation: 0, maxLength: 13, impl: 'js' };
     const infos = genericPolicyLossKernel({
       inputs: { logp: t.logp, logpOld: t.logpOld, logpRef: t.logpRef, advantages: t.advantages, mask: t.mask },
@@ -298,7 +303,7 @@ describe('a backend without a dedicated kernel', () => {
     const name = 'gprl-policy-loss-test';
     tf.registerBackend(name, () => new MathBackendCPU());
     const b = makeBatch(10, 4, 6);
-    const want = policyLoss({ ...b }, { sequences: 4, tokens: 6 }, { backend: 'js', beta: 0.2 });
+    const want = policyLoss(inputsOf(b), { sequences: 4, tokens: 6 }, { backend: 'js', beta: 0.2 });
     try {
       expect(await tf.setBackend(name)).toBe(true);
       expect(tf.getKernel(POLICY_LOSS_KERNEL, name)).toBeUndefined();
