@@ -318,21 +318,22 @@ export async function trainPreferenceModel(model: PreferenceModel, pairs: readon
       for (let b = 0; b < batches; b++) {
         const batch = order.slice(b * batchSize, (b + 1) * batchSize).map((i) => train[i] as PreferencePair);
         const c = columns(batch);
-        let scores: tf.Tensor1D | null = null;
+        // The batch's scores leave the gradient scope (tf.keep) for the accuracy count.
+        const kept: { scores?: tf.Tensor1D } = {};
         const { value, grads } = tf.variableGrads(() => {
           const s = model.pairScores(c.prompts, c.chosen, c.rejected, true);
-          scores = tf.keep(s);
+          kept.scores = tf.keep(s);
           return tf.mean(pairLosses(s, tf.tensor1d(c.labels), model.tau, margin)) as tf.Scalar;
         }, varList);
         optimizer.applyGradients(grads as tf.NamedTensorMap as Record<string, tf.Variable>);
         const batchLoss = (value.dataSync() as Float32Array)[0] as number;
-        const s = (scores as unknown as tf.Tensor1D).dataSync() as Float32Array;
-        const r = countCorrect(s, c.labels);
+        const scores = kept.scores as tf.Tensor1D;
+        const r = countCorrect(scores.dataSync() as Float32Array, c.labels);
         correct += r.correct;
         counted += r.counted;
         lossSum += batchLoss * batch.length;
         value.dispose();
-        (scores as unknown as tf.Tensor1D).dispose();
+        scores.dispose();
         for (const g of Object.values(grads)) g.dispose();
         o.onBatch?.({ epoch, batch: b + 1, batches, loss: batchLoss });
       }
