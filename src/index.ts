@@ -6,6 +6,7 @@ export { gprlAdvantages, gprlAdvantagesAsync } from './kernels/gprlAdvantages.js
 export { preferenceMatrix, preferenceMatrixAsync } from './kernels/preferenceMatrix.js';
 export type { Policy, Tokens, SampleOptions, SampleResult, LogProbOptions, LogProbResult, NamedWeight } from './policy/policy.js';
 export { GruPolicy, type GruPolicyOptions } from './policy/gruPolicy.js';
+export { drawToken, resolveSampleOptions, assertTokenBatch, type ResolvedSampleOptions } from './policy/policy.js';
 export {
   policyLoss,
   policyLossAsync,
