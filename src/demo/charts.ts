@@ -75,10 +75,11 @@ export function formatTick(v: number): string {
 }
 
 export function layoutChart(spec: ChartSpec): ChartLayout {
-  const width = spec.width ?? 720;
+  const width = spec.width ?? 800;
   const height = spec.height ?? 360;
   const left = 64;
-  const right = 170;
+  // Room for the legend: about 7 px per character of the longest series name at 12 px.
+  const right = Math.max(150, 48 + 7 * Math.max(0, ...spec.series.map((s) => [...s.name].length)));
   const top = 36;
   const bottom = 48;
   let x0 = Infinity;
@@ -193,7 +194,7 @@ export function chartSvg(spec: ChartSpec): string {
       const up = s.band.filter(([x, lo, hi]) => Number.isFinite(x) && Number.isFinite(lo) && Number.isFinite(hi));
       if (up.length > 1) {
         const pts = [...up.map(([x, , hi]) => `${f(L.sx(x))},${f(L.sy(hi))}`), ...up.reverse().map(([x, lo]) => `${f(L.sx(x))},${f(L.sy(lo))}`)];
-        parts.push(`<polygon points="${pts.join(' ')}" fill="${s.color}" fill-opacity="0.12" stroke="none"/>`);
+        parts.push(`<polygon points="${pts.join(' ')}" fill="${s.color}" fill-opacity="0.08" stroke="none"/>`);
       }
     }
     for (const seg of segments(s.points)) {

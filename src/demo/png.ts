@@ -242,7 +242,7 @@ export function chartPng(spec: ChartSpec, scale = 2): Buffer {
           const t = pb2 > pa ? (px - pa) / (pb2 - pa) : 0;
           const yl = sy(la + t * (lb - la));
           const yh = sy(ha + t * (hb - ha));
-          cv.fillRect(px, Math.min(yl, yh), 1, Math.abs(yl - yh), c, 0.12);
+          cv.fillRect(px, Math.min(yl, yh), 1, Math.abs(yl - yh), c, 0.08);
         }
       }
     }

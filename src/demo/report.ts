@@ -50,7 +50,7 @@ export interface DemoSummary {
   data: { annotatorPrefersLonger: Interval; goldPrefersLonger: Interval; annotatorGoldAgreement: Interval };
   verifiers: { verifier: string; dims: number; annotatorAccuracy: Interval; goldAccuracy: Interval; prefersLonger: Interval }[];
   comparisons: Comparison[];
-  /** The method with the highest mean LC win rate. */
+  /** The method with the highest mean LC win rate among those with the common step budget. */
   bestByLcWinRate: MethodId;
   runs: RunResult[];
 }
@@ -76,12 +76,12 @@ function compare(result: DemoResult, method: MethodId, baseline: MethodId, metri
   const name = metric === 'lcWinRate' ? 'length-controlled win rate' : 'win rate';
   const ml = result.methods.find((m) => m.id === method)!.label;
   const bl = result.methods.find((m) => m.id === baseline)!.label;
-  const pct = (x: number): string => `${(100 * x).toFixed(1)} points`;
+  const pct = (x: number): string => `${x < 0 ? '−' : ''}${(100 * Math.abs(x)).toFixed(1)} points`;
   let verdict: Comparison['verdict'];
   let text: string;
   if (d.n < 2) {
     verdict = 'single-seed';
-    text = `${ml} minus ${bl}, gold ${name}: ${d.mean >= 0 ? '+' : '−'}${pct(Math.abs(d.mean))} on one seed (n=1, no interval; run --seeds 5 for a conclusion).`;
+    text = `${ml} minus ${bl}, gold ${name}: ${d.mean >= 0 ? '+' : ''}${pct(d.mean)} on one seed (n=1, no interval; run --seeds 5 for a conclusion).`;
   } else if (d.low! > 0) {
     verdict = 'better';
     text = `${ml} beat ${bl} on the gold ${name} by ${pct(d.mean)} (95% interval ${pct(d.low!)} to ${pct(d.high!)}, n=${d.n} seeds).`;
@@ -90,7 +90,7 @@ function compare(result: DemoResult, method: MethodId, baseline: MethodId, metri
     text = `${ml} did worse than ${bl} on the gold ${name}, by ${pct(-d.mean)} (95% interval of the difference ${pct(d.low!)} to ${pct(d.high!)}, n=${d.n} seeds).`;
   } else {
     verdict = 'inconclusive';
-    text = `${ml} did not beat ${bl} conclusively on the gold ${name}: difference ${d.mean >= 0 ? '+' : '−'}${pct(Math.abs(d.mean))}, 95% interval ${pct(d.low!)} to ${pct(d.high!)} includes 0 (n=${d.n} seeds).`;
+    text = `${ml} did not beat ${bl} conclusively on the gold ${name}: difference ${d.mean >= 0 ? '+' : ''}${pct(d.mean)}, 95% interval ${pct(d.low!)} to ${pct(d.high!)} includes 0 (n=${d.n} seeds).`;
   }
   return { method, baseline, metric, difference: d, verdict, text };
 }
@@ -118,7 +118,9 @@ export function summarize(result: DemoResult, command: string, environment: Reco
   const comparisons = [compare(result, 'gprl', 'grpo-bt', 'lcWinRate'), compare(result, 'gprl', 'grpo-bt', 'winRate')].filter(
     (c): c is Comparison => c !== null,
   );
-  const best = [...methods].sort((a, b) => b.lcWinRate.mean - a.lcWinRate.mean)[0]!;
+  // Best among the methods with the common budget (the extended run has twice the steps).
+  const sameBudget = methods.filter((m) => result.methods.find((x) => x.id === m.id)!.stepsFactor === 1);
+  const best = [...sameBudget].sort((a, b) => b.lcWinRate.mean - a.lcWinRate.mean)[0]!;
   return {
     command,
     createdAt: new Date().toISOString(),
@@ -244,7 +246,7 @@ export function markdownSummary(s: DemoSummary): string {
     '## Outcome',
     '',
     ...s.comparisons.map((c) => `- ${c.text}`),
-    `- Highest mean LC win rate: ${s.methods.find((m) => m.id === s.bestByLcWinRate)!.label}.`,
+    `- Highest mean LC win rate at the common budget of ${s.config.steps} steps: ${s.methods.find((m) => m.id === s.bestByLcWinRate)!.label} (means only; see the intervals).`,
     '',
     '## Gold-judge evaluation against the initial policy',
     '',
@@ -335,7 +337,7 @@ export function buildCharts(result: DemoResult): { id: string; spec: ChartSpec; 
         color: methodColor(result.methods, m.id),
         points: meanBy(byMethod(m.id), (r) => r.winRate),
         band: bandBy(byMethod(m.id), (r) => r.winRate),
-        dashed: m.id === 'gprl-nomon',
+        dashed: m.id === 'gprl-nomon' || m.id === 'gprl-2x',
       })),
     },
   });
@@ -351,7 +353,7 @@ export function buildCharts(result: DemoResult): { id: string; spec: ChartSpec; 
         name: m.label,
         color: methodColor(result.methods, m.id),
         points: smooth(meanBy(byMethod(m.id).filter((r) => r.step > 0), (r) => r.gold.length), w),
-        dashed: m.id === 'gprl-nomon',
+        dashed: m.id === 'gprl-nomon' || m.id === 'gprl-2x',
       })),
     },
   });
@@ -366,7 +368,7 @@ export function buildCharts(result: DemoResult): { id: string; spec: ChartSpec; 
         name: m.label,
         color: methodColor(result.methods, m.id),
         points: smooth(meanBy(byMethod(m.id).filter((r) => r.step > 0), (r) => r.gold.petShare), w),
-        dashed: m.id === 'gprl-nomon',
+        dashed: m.id === 'gprl-nomon' || m.id === 'gprl-2x',
       })),
     },
   });
@@ -381,7 +383,7 @@ export function buildCharts(result: DemoResult): { id: string; spec: ChartSpec; 
         name: m.label,
         color: methodColor(result.methods, m.id),
         points: smooth(meanBy(byMethod(m.id).filter((r) => r.step > 0), (r) => r.gold.quality), w),
-        dashed: m.id === 'gprl-nomon',
+        dashed: m.id === 'gprl-nomon' || m.id === 'gprl-2x',
       })),
     },
   });

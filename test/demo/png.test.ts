@@ -48,13 +48,13 @@ describe('PNG writer', () => {
     };
     const png = chartPng(spec, 1);
     const cs = chunks(png);
-    expect(cs[0]!.data.readUInt32BE(0)).toBe(720);
+    expect(cs[0]!.data.readUInt32BE(0)).toBe(800);
     const raw = inflateSync(cs[1]!.data);
-    expect(raw.length).toBe((720 * 3 + 1) * 360);
+    expect(raw.length).toBe((800 * 3 + 1) * 360);
     // Some pixels carry the series color's blue channel dominance (the line was drawn).
     let blueish = 0;
-    for (let y = 0; y < 360; y++) for (let x = 0; x < 720; x++) {
-      const i = y * (720 * 3 + 1) + 1 + x * 3;
+    for (let y = 0; y < 360; y++) for (let x = 0; x < 800; x++) {
+      const i = y * (800 * 3 + 1) + 1 + x * 3;
       if (raw[i + 2]! > 150 && raw[i]! < 60) blueish++;
     }
     expect(blueish).toBeGreaterThan(100);
