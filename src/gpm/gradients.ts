@@ -45,7 +45,20 @@ function isGradConfig(value: unknown): value is tf.GradConfig {
   return typeof value === 'object' && value !== null && typeof (value as { kernelName?: unknown }).kernelName === 'string' && typeof (value as { gradFunc?: unknown }).gradFunc === 'function';
 }
 
-const modules = await Promise.all(
-  GRADIENT_KERNELS.map((name) => import(`@tensorflow/tfjs-core/dist/gradients/${name}_grad.js`) as Promise<Record<string, unknown>>),
-);
-for (const m of modules) for (const value of Object.values(m)) if (isGradConfig(value)) tf.registerGradient(value);
+/** Why the gradient modules could not be loaded (then training throws it), or undefined. */
+export let gradientLoadError: string | undefined;
+
+try {
+  const modules = await Promise.all(
+    GRADIENT_KERNELS.map((name) => import(`@tensorflow/tfjs-core/dist/gradients/${name}_grad.js`) as Promise<Record<string, unknown>>),
+  );
+  for (const m of modules) for (const value of Object.values(m)) if (isGradConfig(value)) tf.registerGradient(value);
+} catch (err) {
+  // Importing the package must not fail for code that never trains (e.g. the kernels).
+  gradientLoadError = `tfjs-core's gradient modules could not be loaded (${(err as Error).message}); training needs Node >= 20.6 or a bundler`;
+}
+
+/** Throw a clear Error when gradients are unavailable. */
+export function assertGradients(): void {
+  if (gradientLoadError !== undefined) throw new Error(`gprl: ${gradientLoadError}`);
+}

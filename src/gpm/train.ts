@@ -10,7 +10,7 @@
  * label gives `p·(−log σ(s/τ)) + (1−p)·(−log σ(−s/τ))`. The margin applies symmetrically to the
  * preferred side of a soft label. softplus is evaluated without overflow. Adam (`tf.train.adam`).
  */
-import './gradients.js';
+import { assertGradients } from './gradients.js';
 import { tf } from '../tf.js';
 import { Rng } from '../random.js';
 import { assertKnownKeys, assertNumber, assertOneOf, assertOptionsObject, assertPositiveInt, invalidType, invalidValue } from '../errors.js';
@@ -222,6 +222,7 @@ export function computeLossAndGradients(
   pairs: readonly PreferencePair[],
   options?: { margin?: number },
 ): { loss: number; gradients: Map<string, Float32Array> } {
+  assertGradients();
   checkModel(model);
   const margin = options?.margin ?? 0;
   assertNumber('options.margin', margin, { min: 0 });
@@ -252,6 +253,7 @@ export function computeLossAndGradients(
  * on: they throw (default) or are skipped and reported.
  */
 export async function trainPreferenceModel(model: PreferenceModel, pairs: readonly PreferencePair[], options?: TrainOptions): Promise<TrainResult> {
+  assertGradients();
   checkModel(model);
   const o: TrainOptions = options ?? {};
   assertOptionsObject('options', options);
