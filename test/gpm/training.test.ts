@@ -282,6 +282,28 @@ describe.each(['cpu', 'wasm'] as const)('GPM training on tfjs %s', (backend) => 
     tok.dispose();
   });
 
+  it('bad options and shapes: constructors and methods name the argument', () => {
+    const enc = featureEncoder(3);
+    expect(() => new GeneralPreferenceModel({ encoder: enc, dims: 0 })).toThrow(/invalid options\.dims: expected a positive integer, got 0/);
+    expect(() => new GeneralPreferenceModel({ encoder: enc, gate: 'sigmoid' as never })).toThrow(/invalid options\.gate: expected one of 'softmax', 'scaled-softmax', 'none'/);
+    expect(() => new GeneralPreferenceModel({ encoder: enc, tau: -1 })).toThrow(/invalid options\.tau: expected a finite number > 0, got -1/);
+    expect(() => new GeneralPreferenceModel({ encoder: enc, k: 2 } as never)).toThrow(/invalid options\.k: expected a known option/);
+    expect(() => new GeneralPreferenceModel({ encoder: { encode: () => null } } as never)).toThrow(/invalid options\.encoder: expected an Encoder/);
+    expect(() => new BradleyTerryModel({ encoder: enc, embeddingConstant: 0 })).toThrow(/invalid options\.embeddingConstant/);
+    expect(() => new GeneralPreferenceModel({ encoder: enc, dims: 2 }, { value: new Float32Array(5) })).toThrow(/invalid weights\.value: expected a Float32Array of 12 values/);
+    expect(() => featureEncoder(0)).toThrow(/invalid inputDim/);
+    expect(() => tokenEncoder({ vocabSize: 10, pooling: 'max' as never })).toThrow(/invalid options\.pooling/);
+    const m = new GeneralPreferenceModel({ encoder: enc, dims: 2 });
+    expect(() => m.embed([[1, 2, 3]], [[1, 2, 3], [1, 2, 3]])).toThrow(/invalid responses\.length: expected 1, got 2/);
+    expect(() => m.embed([], [])).toThrow(/invalid prompts: expected at least 1 entry/);
+    expect(() => m.verifierOutputs([[1, 2, 3], [1, 2, 3]], [[[1, 2, 3]], [[1, 2, 3], [0, 0, 0]]])).toThrow(/invalid groups\[1\]\.length: expected 1 \(every group the same size\), got 2/);
+    expect(() => m.preferenceMatrix({ prompt: [1, 2, 3], responses: [[1, 2, 3], [1, 2]] })).toThrow(/invalid groups\[0\]\[1\]\.length/);
+    const wide = tf.zeros([2, 4]) as tf.Tensor2D;
+    expect(() => m.head.embed(wide)).toThrow(/invalid features: expected a tensor of shape \[N, 3\]/);
+    wide.dispose();
+    m.dispose();
+  });
+
   it('function and LayersModel-like encoders train their variables with the model and are not disposed by it', async () => {
     const rng = new Rng(6);
     const init = tf.tensor2d(rng.normalArray(3 * 4), [3, 4]);
