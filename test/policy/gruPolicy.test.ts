@@ -170,6 +170,10 @@ describe.each(BACKENDS)('GruPolicy on tfjs %s', (backend) => {
 });
 
 describe('sampling options', () => {
+  beforeAll(async () => {
+    await setTfBackend('cpu');
+  });
+
   it('top-p keeps the smallest nucleus and samples it in proportion', () => {
     // p = [0.5, 0.3, 0.15, 0.05]; topP = 0.75 keeps {0, 1}: frequencies 0.625 / 0.375.
     const p = [0.5, 0.3, 0.15, 0.05];

@@ -6,8 +6,8 @@ import { tf, setTfBackend, type TfBackendName } from '../../src/tf.js';
 import { Rng } from '../../src/random.js';
 import { GruPolicy } from '../../src/policy/gruPolicy.js';
 import { drawToken, type LogProbResult, type NamedWeight, type Policy, type SampleOptions, type SampleResult, type Tokens } from '../../src/policy/policy.js';
-import { GPRLTrainer, type VerifierFn } from '../../src/trainer/trainer.js';
-import { learningRateAt, resolveTrainerConfig } from '../../src/trainer/config.js';
+import { GPRLTrainer, scalarRewardAdvantages, type VerifierFn } from '../../src/trainer/trainer.js';
+import { aggregationOf, learningRateAt, resolveTrainerConfig } from '../../src/trainer/config.js';
 import type { StepMetrics } from '../../src/trainer/metrics.js';
 import { BradleyTerryModel, GeneralPreferenceModel, tokenEncoder } from '../../src/gpm/index.js';
 
@@ -467,6 +467,10 @@ describe.each(BACKENDS)('GPRLTrainer on tfjs %s', (backend) => {
 });
 
 describe('trainer configuration', () => {
+  beforeAll(async () => {
+    await setTfBackend('cpu');
+  });
+
   it('validates options with named errors', () => {
     expect(() => resolveTrainerConfig({ numGenerations: 0 })).toThrow(/config\.numGenerations/);
     expect(() => resolveTrainerConfig({ lossType: 'ppo' })).toThrow(/config\.lossType/);
@@ -486,6 +490,34 @@ describe('trainer configuration', () => {
     const l = resolveTrainerConfig({ learningRate: 1, maxSteps: 10, warmupRatio: 0.2, lrSchedulerType: 'linear' });
     expect(learningRateAt(l, 6)).toBeCloseTo(0.5, 12);
     expect(learningRateAt(l, 12)).toBe(0);
+  });
+
+  it('maps TRL loss types to aggregations', () => {
+    expect(aggregationOf('grpo')).toBe('sequence-mean');
+    expect(aggregationOf('bnpo')).toBe('token-mean');
+    expect(aggregationOf('dr_grpo')).toBe('constant');
+    expect(aggregationOf('token-mean')).toBe('token-mean');
+  });
+
+  it('scales scalar rewards per group, per batch or not at all (float64 reference)', () => {
+    const r = Float32Array.from([1, 2, 4, 0.5, 3, 3, 7, -1]);
+    const valid = Uint8Array.from([1, 1, 1, 1, 1, 0, 1, 1]);
+    const B = 2, G = 4, eps = 1e-4;
+    const groups = [[0, 1, 2, 3], [4, 6, 7]];
+    const means = groups.map((g) => g.reduce((s, i) => s + r[i]!, 0) / g.length);
+    const sdUnbiased = (xs: number[]): number => {
+      const m = xs.reduce((a, b) => a + b, 0) / xs.length;
+      return Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / (xs.length - 1));
+    };
+    const all = [0, 1, 2, 3, 4, 6, 7].map((i) => r[i]!);
+    const expectAdv = (got: Float32Array, f: (i: number, b: number) => number): void => {
+      groups.forEach((g, b) => g.forEach((i) => expect(got[i]!).toBeCloseTo(f(i, b), 5)));
+      expect(got[5]).toBe(0);
+    };
+    expectAdv(scalarRewardAdvantages(r, valid, B, G, 'none', eps, 'unbiased').advantages, (i, b) => r[i]! - means[b]!);
+    expectAdv(scalarRewardAdvantages(r, valid, B, G, 'batch', eps, 'unbiased').advantages, (i, b) => (r[i]! - means[b]!) / (sdUnbiased(all) + eps));
+    expectAdv(scalarRewardAdvantages(r, valid, B, G, 'group', eps, 'unbiased').advantages,
+      (i, b) => (r[i]! - means[b]!) / (sdUnbiased(groups[b]!.map((j) => r[j]!)) + eps));
   });
 
   it('needs exactly one of verifier and reward', () => {
