@@ -10,11 +10,6 @@
  * at the same time, is never touched. (prebuildify would build in `build/Release` and move the file
  * out of it.) CUDA defaults to `on`, so a machine without nvcc fails loudly instead of shipping a
  * CPU-only binary; pass `--cuda auto` (or set GPRL_PREBUILD_CUDA=auto) to allow that.
- *
- * npm also runs a script named `prebuild` automatically before every `npm run build` (pre-script hook),
- * and `npm pack` runs `build` through `prepack`. A native build there would turn every TypeScript build
- * into a multi-minute CUDA build, so when the npm command that started this script is `run build`
- * (found by walking up the process tree through /proc on Linux) it does nothing.
  */
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -24,27 +19,6 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
-
-function startedAsBuildHook() {
-  if (process.env.npm_lifecycle_event !== 'prebuild') return false;
-  let pid = process.ppid;
-  for (let depth = 0; depth < 6 && pid > 1; depth++) {
-    let args;
-    let stat;
-    try {
-      args = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
-      stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    } catch {
-      return false;
-    }
-    const i = args.findIndex((a) => a === 'run' || a === 'run-script' || a === 'rum' || a === 'urn');
-    if (i >= 0 && args.some((a) => /npm/.test(a))) {
-      return args.slice(i + 1).find((a) => !a.startsWith('-')) === 'build';
-    }
-    pid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-  }
-  return false;
-}
 
 function parseCuda(argv) {
   let cuda = process.env.GPRL_PREBUILD_CUDA ?? 'on';
@@ -58,10 +32,6 @@ function parseCuda(argv) {
 }
 
 function main() {
-  if (startedAsBuildHook()) {
-    console.log('prebuild: skipped (npm runs `prebuild` before `build`); run `npm run prebuild` to make the prebuilt binary');
-    return;
-  }
   const cuda = parseCuda(process.argv.slice(2));
   const started = performance.now();
   const script = path.join(root, 'scripts', 'build-native.mjs');
