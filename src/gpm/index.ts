@@ -38,7 +38,7 @@ export {
 } from './train.js';
 export { parsePreferencePairs, readPreferencePairs, type ParsePairsOptions, type ParsedPairs, type InvalidLine } from './data.js';
 export { saveModel, loadModel, type LoadModelOptions, type ModelJson, type WeightEntry } from './persist.js';
-export { parseSafetensors, type SafetensorsTensor } from './safetensors.js';
+export { parseSafetensors, readSafetensors, type SafetensorsTensor } from './safetensors.js';
 export {
   loadReferenceHead,
   referenceHeadFromSafetensors,

@@ -12,10 +12,11 @@
  * head transfers as is (our weights are the transposes: `[d, 2k]`, `[d, k]`). Without a prompt
  * head the reference uses `R` with ±1 entries, i.e. λ = 1: gate `'none'`.
  */
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { assertKnownKeys, assertOneOf, assertOptionsObject, invalidType } from '../errors.js';
 import { GpmHead, type GateKind } from './head.js';
-import { parseSafetensors } from './safetensors.js';
+import { parseSafetensors, parseSafetensorsHeader, readSafetensors, safetensorsNames, type SafetensorsTensor } from './safetensors.js';
 
 export interface ReferenceHeadOptions {
   /** Temperature τ > 0. Defaults to `0.1`. */
@@ -61,9 +62,9 @@ function buildHead(value: Matrix, prompt: Matrix | undefined, options: Reference
   return new GpmHead(headOpts, prompt ? { value: transpose(value), prompt: transpose(prompt) } : { value: transpose(value) });
 }
 
-/** A head from safetensors bytes (`value_head.weight`, optional `prompt_head.weight`; F32, F16 or BF16). */
-export function referenceHeadFromSafetensors(bytes: Uint8Array, options?: ReferenceHeadOptions, source = 'safetensors'): GpmHead {
-  const tensors = parseSafetensors(bytes, source);
+const HEAD_TENSORS = ['value_head.weight', 'prompt_head.weight'] as const;
+
+function headFromTensors(tensors: Map<string, SafetensorsTensor>, options: ReferenceHeadOptions | undefined, source: string, found: readonly string[]): GpmHead {
   const get = (name: string): Matrix | undefined => {
     const t = tensors.get(name);
     if (!t) return undefined;
@@ -71,8 +72,14 @@ export function referenceHeadFromSafetensors(bytes: Uint8Array, options?: Refere
     return { rows: t.shape[0] as number, cols: t.shape[1] as number, data: t.data };
   };
   const value = get('value_head.weight');
-  if (!value) throw new Error(`gprl: ${source}: no 'value_head.weight' tensor (found: ${[...tensors.keys()].join(', ') || 'none'})`);
+  if (!value) throw new Error(`gprl: ${source}: no 'value_head.weight' tensor (found: ${found.slice(0, 8).join(', ') || 'none'}${found.length > 8 ? ', …' : ''})`);
   return buildHead(value, get('prompt_head.weight'), options, source);
+}
+
+/** A head from safetensors bytes (`value_head.weight`, optional `prompt_head.weight`; F32, F16, BF16 or F64). */
+export function referenceHeadFromSafetensors(bytes: Uint8Array, options?: ReferenceHeadOptions, source = 'safetensors'): GpmHead {
+  const tensors = parseSafetensors(bytes, source, HEAD_TENSORS);
+  return headFromTensors(tensors, options, source, [...parseSafetensorsHeader(bytes, bytes.length, source).keys()]);
 }
 
 /** A head from the JSON form (nested arrays in PyTorch orientation). */
@@ -98,11 +105,29 @@ export function referenceHeadFromJson(json: ReferenceHeadJson, options?: Referen
   return buildHead(value, get('prompt_head.weight'), options, source);
 }
 
-/** Load a reference head from a `.safetensors` or `.json` file (decided by the extension). */
+/**
+ * Load a reference head from a `.json` file, a `.safetensors` file, or a directory of
+ * `*.safetensors` shards (a checkpoint directory: the heads are looked up across all shards, as the
+ * reference pipeline merges them). Only the headers and the two head tensors are read, so large
+ * checkpoint shards are not loaded.
+ */
 export async function loadReferenceHead(path: string, options?: ReferenceHeadOptions): Promise<GpmHead> {
-  if (typeof path !== 'string') throw invalidType('path', 'a file path', path);
-  const bytes = await readFile(path);
+  if (typeof path !== 'string') throw invalidType('path', 'a file or directory path', path);
+  const info = await stat(path);
+  if (info.isDirectory()) {
+    const shards = (await readdir(path)).filter((f) => f.endsWith('.safetensors')).sort();
+    if (shards.length === 0) throw new Error(`gprl: ${path}: no .safetensors files in the directory`);
+    const tensors = new Map<string, SafetensorsTensor>();
+    const names: string[] = [];
+    for (const shard of shards) {
+      const file = join(path, shard);
+      for (const [name, t] of await readSafetensors(file, HEAD_TENSORS)) tensors.set(name, t);
+      names.push(...(await safetensorsNames(file)));
+    }
+    return headFromTensors(tensors, options, path, names);
+  }
   if (path.toLowerCase().endsWith('.json')) {
+    const bytes = await readFile(path);
     let json: unknown;
     try {
       json = JSON.parse(bytes.toString('utf8'));
@@ -111,5 +136,6 @@ export async function loadReferenceHead(path: string, options?: ReferenceHeadOpt
     }
     return referenceHeadFromJson(json as ReferenceHeadJson, options, path);
   }
-  return referenceHeadFromSafetensors(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), options, path);
+  const tensors = await readSafetensors(path, HEAD_TENSORS);
+  return headFromTensors(tensors, options, path, tensors.has('value_head.weight') ? [] : await safetensorsNames(path));
 }

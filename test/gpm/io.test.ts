@@ -219,6 +219,40 @@ describe.each(['cpu', 'wasm'] as const)('GPM files on tfjs %s', (backend) => {
     }
   });
 
+  it('reference head from a checkpoint directory of shards: only the heads are read, across shards', async () => {
+    const rng = new Rng(33);
+    const d = 8;
+    const k = 2;
+    const grid = (): number => Math.round(rng.uniform(-2, 2) * 64) / 64 || 1 / 64;
+    const valueW = Array.from({ length: 2 * k }, () => Array.from({ length: d }, grid));
+    const promptW = Array.from({ length: k }, () => Array.from({ length: d }, grid));
+    const dir = await tempDir();
+    const big = Array.from({ length: 64 * d }, grid);
+    await writeFile(
+      path.join(dir, 'model-00001-of-00002.safetensors'),
+      writeSafetensors({ 'model.embed_tokens.weight': { shape: [64, d], data: big }, 'prompt_head.weight': { shape: [k, d], data: promptW.flat() } }, 'BF16'),
+    );
+    await writeFile(
+      path.join(dir, 'model-00002-of-00002.safetensors'),
+      writeSafetensors({ 'model.norm.weight': { shape: [d], data: new Array<number>(d).fill(1) }, 'value_head.weight': { shape: [2 * k, d], data: valueW.flat() } }, 'BF16'),
+    );
+    await writeFile(path.join(dir, 'config.json'), '{}');
+    const head = await loadReferenceHead(dir);
+    expect(head.config).toMatchObject({ inputDim: d, dims: k, gate: 'softmax' });
+    const hx = randomMatrix(rng, 4, d);
+    const hi = randomMatrix(rng, 4, d);
+    const hj = randomMatrix(rng, 4, d);
+    expectClose(head.scoreFeatures(hx, hi, hj), hx.map((x, n) => referenceScore(valueW, promptW, 'softmax', x, hi[n]!, hj[n]!)), 1e-5, 1e-6, 'sharded');
+    head.dispose();
+    // A shard cut short is reported even when the heads themselves are intact.
+    const cut = path.join(dir, 'model-00001-of-00002.safetensors');
+    const bytes = await readFile(cut);
+    await writeFile(cut, bytes.subarray(0, bytes.length - 10));
+    await expect(loadReferenceHead(dir)).rejects.toThrow(/model-00001-of-00002\.safetensors: truncated: tensor 'prompt_head\.weight' ends at data byte/);
+    const empty = await tempDir();
+    await expect(loadReferenceHead(empty)).rejects.toThrow(/no \.safetensors files in the directory/);
+  });
+
   it('reference head from JSON, and without a prompt head (λ = 1); bad files give clear errors', async () => {
     const rng = new Rng(32);
     const d = 4;
