@@ -446,7 +446,9 @@ export async function runDemo(partial: Partial<DemoConfig> = {}, hooks: DemoHook
   const t0 = performance.now();
   const seeds = Array.from({ length: config.seeds }, (_, i) => config.firstSeed + i);
   const stepsTotal = methods.reduce((a, m) => a + m.stepsFactor * config.steps, 0);
-  const total = seeds.length * (3 + stepsTotal);
+  // Progress units: one per policy step, VERIFIER_UNITS per verifier (its training costs about as much as that many steps).
+  const VERIFIER_UNITS = 20;
+  const total = seeds.length * (3 * VERIFIER_UNITS + stepsTotal);
   let done = 0;
   const progress = (label: string): void => hooks.onProgress?.({ done, total, label });
   const result: DemoResult = { config, methods, seeds, data: [], verifiers: [], runs: [], initial: [], steps: [], seconds: 0 };
@@ -469,7 +471,7 @@ export async function runDemo(partial: Partial<DemoConfig> = {}, hooks: DemoHook
       const needed = new Set(methods.map((m) => m.verifier));
       for (const id of ['gpm', 'gpm-k1', 'bt'] as const) {
         if (!needed.has(id)) {
-          done++;
+          done += VERIFIER_UNITS;
           continue;
         }
         progress(`seed ${seed}: training verifier ${id}`);
@@ -488,7 +490,7 @@ export async function runDemo(partial: Partial<DemoConfig> = {}, hooks: DemoHook
         });
         models.set(id, model);
         result.verifiers.push(verifierReport(seed, id, model, heldOut, (performance.now() - v0) / 1000));
-        done++;
+        done += VERIFIER_UNITS;
       }
 
       // Fixed reference responses of the initial policy (final evaluation and curves).
