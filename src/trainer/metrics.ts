@@ -72,9 +72,9 @@ export interface StepMetrics {
   dualClipFrac: number;
   /** Mean importance ratio, mean over passes. */
   meanRatio: number;
-  /** KL estimate to the reference policy (the configured estimator, over valid tokens) at sampling time. */
+  /** KL estimate to the reference policy (the configured estimator, over the tokens of valid responses) at sampling time. */
   kl: number;
-  /** Mean token entropy (nats) of the sampling distribution. */
+  /** Mean token entropy (nats) of the sampling distribution, over the tokens of valid responses. */
   entropy: number;
   /** Mean response length in tokens. */
   responseLength: number;

@@ -316,16 +316,16 @@ export class GPRLTrainer {
       const len = sample.lengths[n]!;
       tokens += len;
       if (c.eosToken === null ? false : len === T && sample.responses[n]![len - 1] !== c.eosToken) clipped++;
+      if (!valid[n]) continue;
       for (let t = 0; t < len; t++) {
         entSum += entropyTok[n * T + t]!;
-        if (valid[n]) {
-          klSum += klEstimate(c.klEstimator, logpRef[n * T + t]! - logpOld[n * T + t]!);
-          klTokens++;
-        }
+        klSum += klEstimate(c.klEstimator, logpRef[n * T + t]! - logpOld[n * T + t]!);
+        klTokens++;
       }
     }
+    // Over the valid responses; NaN/Inf (e.g. an overflowing k3) are reported but not given to the monitor.
     const rolloutKl = klTokens > 0 ? klSum / klTokens : 0;
-    const meanEntropy = tokens > 0 ? entSum / tokens : 0;
+    const meanEntropy = klTokens > 0 ? entSum / klTokens : 0;
 
     // Advantages.
     const adv = this.computeAdvantages(ver, rewards, valid, sample, rolloutKl, meanEntropy, B, G);
@@ -543,8 +543,8 @@ export class GPRLTrainer {
         scores,
         ...(ver.lambdas ? { lambdas: ver.lambdas } : {}),
         lengths,
-        kl,
-        entropy,
+        ...(Number.isFinite(kl) ? { kl } : {}),
+        ...(Number.isFinite(entropy) && entropy >= 0 ? { entropy } : {}),
         ...(referenceScores ? { referenceScores } : {}),
       });
       beta = decision.beta;
