@@ -251,17 +251,26 @@ export function chartPng(spec: ChartSpec, scale = 2): Buffer {
         cv.fillRect(sx(seg[0]![0]) - 2 * scale, sy(seg[0]![1]) - 2 * scale, 4 * scale, 4 * scale, c);
         continue;
       }
+      // Dashes follow the whole polyline (the phase carries over from one segment to the next).
+      const dash = 6 * scale;
+      let phase = 0;
       for (let i = 0; i + 1 < seg.length; i++) {
         const [xa, ya] = seg[i]!;
         const [xb, yb] = seg[i + 1]!;
         if (s.dashed) {
           const ax = sx(xa), ay = sy(ya), bx = sx(xb), by = sy(yb);
           const len = Math.hypot(bx - ax, by - ay);
-          const dash = 6 * scale;
-          for (let d = 0; d < len; d += 2 * dash) {
-            const t0 = d / len;
-            const t1 = Math.min(1, (d + dash) / len);
-            cv.line(ax + t0 * (bx - ax), ay + t0 * (by - ay), ax + t1 * (bx - ax), ay + t1 * (by - ay), c, 2 * scale);
+          let d = 0;
+          while (d < len) {
+            const inDash = phase % (2 * dash) < dash;
+            const step = Math.min(len - d, dash - (phase % dash));
+            if (inDash && len > 0) {
+              const t0 = d / len;
+              const t1 = (d + step) / len;
+              cv.line(ax + t0 * (bx - ax), ay + t0 * (by - ay), ax + t1 * (bx - ax), ay + t1 * (by - ay), c, 2 * scale);
+            }
+            d += step;
+            phase += step;
           }
         } else {
           cv.line(sx(xa), sy(ya), sx(xb), sy(yb), c, 2 * scale);
@@ -271,7 +280,13 @@ export function chartPng(spec: ChartSpec, scale = 2): Buffer {
   }
   spec.series.forEach((s, i) => {
     const y = top + (8 + i * 18) * scale;
-    cv.line(pr + 12 * scale, y, pr + 36 * scale, y, hexColor(s.color), 2 * scale);
+    const lc = hexColor(s.color);
+    if (s.dashed) {
+      cv.line(pr + 12 * scale, y, pr + 20 * scale, y, lc, 2 * scale);
+      cv.line(pr + 28 * scale, y, pr + 36 * scale, y, lc, 2 * scale);
+    } else {
+      cv.line(pr + 12 * scale, y, pr + 36 * scale, y, lc, 2 * scale);
+    }
     cv.text(pr + 42 * scale, y - 3.5 * fs, s.name, ink, fs);
   });
   return cv.toPng();
