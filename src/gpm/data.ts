@@ -94,7 +94,7 @@ export function parsePreferencePairs(text: string, options?: ParsePairsOptions):
         for (const f of FIELDS) assertFeatureVector(f, rec[f], width);
         featureDim = width;
       } else {
-        for (const f of FIELDS) assertTokenSequence(f, rec[f], o.vocabSize);
+        for (const f of FIELDS) assertTokenSequence(f, rec[f], o.vocabSize, f !== 'prompt');
       }
       const pair: PreferencePair = {
         prompt: Array.from(rec.prompt as ArrayLike<number>),

@@ -26,7 +26,7 @@ import {
   invalidType,
   invalidValue,
 } from '../errors.js';
-import { assertInput, joinTokens, packFeatures, packTokens, type InputKind, type ModelInput } from './inputs.js';
+import { assertInput, joinTokens, packFeatures, packTokens, type InputKind, type InputRole, type ModelInput } from './inputs.js';
 
 let variableCounter = 0;
 
@@ -74,9 +74,9 @@ export interface Encoder {
   dispose(): void;
 }
 
-/** Validate one input for this encoder (TypeError/RangeError naming `name`). */
-export function validateInput(encoder: Encoder, name: string, value: unknown): void {
-  assertInput(name, value, encoder.input, encoder.inputDim, encoder.vocabSize);
+/** Validate one input for this encoder (TypeError/RangeError naming `name`); token responses may be empty. */
+export function validateInput(encoder: Encoder, name: string, value: unknown, role: InputRole = 'prompt'): void {
+  assertInput(name, value, encoder.input, encoder.inputDim, encoder.vocabSize, role);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -34,10 +34,13 @@ export function assertFeatureVector(name: string, value: unknown, width: number)
   }
 }
 
-/** A non-empty token-id sequence, integers in `[0, vocabSize)` (no bound when vocabSize is undefined). */
-export function assertTokenSequence(name: string, value: unknown, vocabSize?: number): asserts value is ModelInput {
+/**
+ * A token-id sequence, integers in `[0, vocabSize)` (no bound when vocabSize is undefined);
+ * non-empty unless `allowEmpty` (responses may be empty: they are encoded after their prompt).
+ */
+export function assertTokenSequence(name: string, value: unknown, vocabSize?: number, allowEmpty = false): asserts value is ModelInput {
   if (!isArrayInput(value)) throw invalidType(name, 'a token-id sequence (array of integers)', value);
-  if (value.length < 1) throw invalidValue(`${name}.length`, 'a non-empty token-id sequence', value.length);
+  if (value.length < 1 && !allowEmpty) throw invalidValue(`${name}.length`, 'a non-empty token-id sequence', value.length);
   const range = vocabSize === undefined ? 'an integer >= 0' : `an integer in [0, ${vocabSize})`;
   for (let i = 0; i < value.length; i++) {
     const v = value[i];
@@ -46,10 +49,13 @@ export function assertTokenSequence(name: string, value: unknown, vocabSize?: nu
   }
 }
 
+/** Whether an input is a prompt (token prompts must be non-empty) or a response (may be empty). */
+export type InputRole = 'prompt' | 'response';
+
 /** Validate one input against an encoder's kind. */
-export function assertInput(name: string, value: unknown, kind: InputKind, width: number | undefined, vocabSize?: number): void {
+export function assertInput(name: string, value: unknown, kind: InputKind, width: number | undefined, vocabSize?: number, role: InputRole = 'prompt'): void {
   if (kind === 'features') assertFeatureVector(name, value, width as number);
-  else assertTokenSequence(name, value, vocabSize);
+  else assertTokenSequence(name, value, vocabSize, role === 'response');
 }
 
 /** Pack feature vectors into one row-major Float32Array `[rows.length, width]`. */

@@ -127,7 +127,8 @@ abstract class PreferenceModelBase implements PreferenceModel {
   protected validateList(name: string, list: unknown, length?: number): asserts list is readonly ModelInput[] {
     assertInputList(name, list);
     if (length !== undefined && list.length !== length) throw invalidValue(`${name}.length`, `${length}`, list.length);
-    list.forEach((v, i) => validateInput(this.encoder, `${name}[${i}]`, v));
+    const role = name === 'prompts' ? 'prompt' : 'response';
+    list.forEach((v, i) => validateInput(this.encoder, `${name}[${i}]`, v, role));
   }
 
   embed(prompts: readonly ModelInput[], responses: readonly ModelInput[]): Float32Array {
@@ -186,7 +187,7 @@ abstract class PreferenceModelBase implements PreferenceModel {
       assertInputList(`groups[${b}]`, g);
       if (g.length !== G) throw invalidValue(`groups[${b}].length`, `${G} (every group the same size)`, g.length);
       g.forEach((r, i) => {
-        validateInput(this.encoder, `groups[${b}][${i}]`, r);
+        validateInput(this.encoder, `groups[${b}][${i}]`, r, 'response');
         flatPrompts.push(prompts[b] as ModelInput);
         flatResponses.push(r);
       });

@@ -114,8 +114,8 @@ export function validatePair(model: PreferenceModel, name: string, pair: unknown
   if (pair === null || typeof pair !== 'object' || Array.isArray(pair)) throw invalidType(name, 'an object { prompt, chosen, rejected, label? }', pair);
   const p = pair as Record<string, unknown>;
   validateInput(model.encoder, `${name}.prompt`, p.prompt);
-  validateInput(model.encoder, `${name}.chosen`, p.chosen);
-  validateInput(model.encoder, `${name}.rejected`, p.rejected);
+  validateInput(model.encoder, `${name}.chosen`, p.chosen, 'response');
+  validateInput(model.encoder, `${name}.rejected`, p.rejected, 'response');
   if (p.label !== undefined) assertNumber(`${name}.label`, p.label, { min: 0, max: 1 });
 }
 
