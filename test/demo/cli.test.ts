@@ -64,3 +64,33 @@ describe('gprl argument parsing', () => {
     }
   });
 });
+
+describe('ProgressBar', () => {
+  it('prints plain lines off a TTY: at each stage and every 5%', async () => {
+    const { ProgressBar } = await import('../../src/cli/progress.js');
+    const lines: string[] = [];
+    const bar = new ProgressBar({ write: (s: string) => lines.push(s), isTTY: false });
+    bar.update(0, 100, 'seed 1: annotating');
+    bar.update(0, 100, 'seed 1: annotating'); // same stage, same 5% bucket: nothing
+    bar.update(1, 100, 'seed 1: GRPO, step 1/100');
+    bar.update(2, 100, 'seed 1: GRPO, step 2/100'); // same stage (step suffix ignored), same bucket
+    bar.update(6, 100, 'seed 1: GRPO, step 6/100'); // next 5% bucket
+    bar.finish();
+    expect(lines).toHaveLength(3);
+    expect(lines.every((l) => l.endsWith('\n') && !l.includes('\r'))).toBe(true);
+    expect(lines[2]).toMatch(/^\[ {2}6%\] \d+s seed 1: GRPO, step 6\/100\n$/);
+  });
+
+  it('redraws one line on a TTY and ends it with a newline', async () => {
+    const { ProgressBar } = await import('../../src/cli/progress.js');
+    const out: string[] = [];
+    const bar = new ProgressBar({ write: (s: string) => out.push(s), isTTY: true, columns: 60 });
+    bar.update(1, 2, 'half way');
+    bar.update(2, 2, 'done');
+    bar.finish();
+    expect(out[0]!.startsWith('\r\x1b[2K')).toBe(true);
+    expect(out.slice(0, -1).every((s) => s.length <= 60 + 5)).toBe(true);
+    expect(out.at(-2)).toContain('100%');
+    expect(out.at(-1)).toBe('\n');
+  });
+});
