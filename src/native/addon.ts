@@ -131,7 +131,11 @@ export interface NativeAddon {
   /** Worker threads the C++ path may use (defaults to the hardware concurrency; `GPRL_NUM_THREADS` overrides). */
   setNumThreads(n: number): void;
   getNumThreads(): number;
-  /** Memory-bandwidth probe: streams `bytes` (read-only sum, and copy) `reps` times on `threads` threads. */
+  /**
+   * Memory-bandwidth probe: streams `bytes` (read-only sum, and copy) `reps` times on `threads` threads and
+   * reports the best repetition. `readGBs` = bytes read per second / 1e9; `copyGBs` = (bytes read + bytes
+   * written) per second / 1e9 for the copy. `bytes` ≥ 4096, `reps` in [1, 1000], `threads` in [1, 4096].
+   */
   memoryBandwidth(args: { bytes: number; reps: number; threads: number }): { readGBs: number; copyGBs: number };
 
   groupScores(args: NativeGroupScoresArgs, async?: false): void;
