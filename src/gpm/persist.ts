@@ -7,12 +7,15 @@
  *
  * Writes are atomic per file (temporary file in the same directory, fsync, rename), `weights.bin`
  * first and `model.json` last; the checksum binds the two, so a directory caught between the two
- * renames fails to load with a checksum error instead of loading mismatched weights. Loading needs
+ * renames fails to load with a checksum error instead of loading mismatched weights. While a save
+ * replaces an existing model, the previous pair stays reachable as `model.json.prev` /
+ * `weights.bin.prev` (hard links, or copies where links are not supported), removed once the new
+ * pair is complete; a load that fails while they exist says how to restore them. Loading needs
  * only `node:fs` (no tfjs-node). Models with a user-supplied encoder (function or LayersModel) save
  * their head only; pass the same encoder to {@link loadModel}.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { access, copyFile, link, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { tf } from '../tf.js';
 import { invalidType } from '../errors.js';
@@ -112,8 +115,25 @@ export async function saveModel(model: PreferenceModel, dir: string): Promise<vo
     weights,
   };
   await mkdir(dir, { recursive: true });
-  await writeAtomic(path.join(dir, 'weights.bin'), bin);
-  await writeAtomic(path.join(dir, 'model.json'), JSON.stringify(json, null, 2) + '\n');
+  const files = ['model.json', 'weights.bin'].map((f) => path.join(dir, f));
+  const prev = files.map((f) => `${f}.prev`);
+  // Keep the current pair reachable until the new one is complete.
+  if ((await exists(files[0]!)) && (await exists(files[1]!))) {
+    for (let i = 0; i < 2; i++) {
+      await rm(prev[i]!, { force: true });
+      await link(files[i]!, prev[i]!).catch(() => copyFile(files[i]!, prev[i]!));
+    }
+  }
+  await writeAtomic(files[1]!, bin);
+  await writeAtomic(files[0]!, JSON.stringify(json, null, 2) + '\n');
+  for (const p of prev) await rm(p, { force: true });
+}
+
+async function exists(file: string): Promise<boolean> {
+  return access(file).then(
+    () => true,
+    () => false,
+  );
 }
 
 export interface LoadModelOptions {
@@ -156,7 +176,12 @@ export async function loadModel(dir: string, options?: LoadModelOptions): Promis
     throw bad(binPath, `${bin.byteLength < json.weightsByteLength ? 'truncated' : 'too long'}: ${bin.byteLength} bytes, model.json expects ${json.weightsByteLength}`);
   }
   const sha = createHash('sha256').update(bin).digest('hex');
-  if (sha !== json.weightsSha256) throw bad(binPath, `checksum mismatch (sha256 ${sha}, model.json expects ${json.weightsSha256}): the file is corrupt or does not belong to this model.json`);
+  if (sha !== json.weightsSha256) {
+    const hint = (await exists(`${jsonPath}.prev`)) && (await exists(`${binPath}.prev`))
+      ? '; an interrupted save left the previous model as model.json.prev and weights.bin.prev: rename them to model.json and weights.bin to restore it'
+      : '';
+    throw bad(binPath, `checksum mismatch (sha256 ${sha}, model.json expects ${json.weightsSha256}): the file is corrupt or does not belong to this model.json${hint}`);
+  }
 
   // Rebuild the encoder and model, then overwrite the initial weights with the saved ones.
   let encoder: Encoder;

@@ -3,7 +3,7 @@
  * F16, BF16 and JSON) against a float64 re-implementation of the reference scoring formula.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
@@ -395,6 +395,33 @@ describe.each(['cpu', 'wasm'] as const)('GPM files on tfjs %s', (backend) => {
     await expect(loadModel(path.join(dir, 'nope'))).rejects.toThrow(/model\.json: cannot be read/);
     // Failed loads leave no tensors behind (checked after each test).
     model.dispose();
+  });
+
+  it('an interrupted save (new weights.bin, old model.json) never loads, and the previous model is recoverable', async () => {
+    const dir = await tempDir();
+    const a = new GeneralPreferenceModel({ encoder: featureEncoder(3), dims: 2, seed: 1 });
+    const b = new GeneralPreferenceModel({ encoder: featureEncoder(3), dims: 2, seed: 2 });
+    const x = [[1, 0, 2]];
+    const y = [[0, 1, -1]];
+    await saveModel(a, dir);
+    const bDir = path.join(await tempDir(), 'b');
+    await saveModel(b, bDir);
+    // The state saveModel(b, dir) is in after its first rename: the previous pair linked aside,
+    // weights.bin already replaced, model.json not yet.
+    await copyFile(path.join(dir, 'model.json'), path.join(dir, 'model.json.prev'));
+    await copyFile(path.join(dir, 'weights.bin'), path.join(dir, 'weights.bin.prev'));
+    await copyFile(path.join(bDir, 'weights.bin'), path.join(dir, 'weights.bin'));
+    await expect(loadModel(dir)).rejects.toThrow(/checksum mismatch .* rename them to model\.json and weights\.bin to restore it/);
+    await rename(path.join(dir, 'model.json.prev'), path.join(dir, 'model.json'));
+    await rename(path.join(dir, 'weights.bin.prev'), path.join(dir, 'weights.bin'));
+    const restored = await loadModel(dir);
+    expect(Array.from(restored.scores(x, x, y))).toEqual(Array.from(a.scores(x, x, y)));
+    restored.dispose();
+    // A complete save removes the aside copies.
+    await saveModel(b, dir);
+    expect((await readdir(dir)).sort()).toEqual(['model.json', 'weights.bin']);
+    a.dispose();
+    b.dispose();
   });
 
   it('a model with a user-supplied encoder saves its head; loading needs the encoder', async () => {
