@@ -57,11 +57,37 @@ function parseArgs(argv) {
   return opts;
 }
 
-function run(cmd, args, cwd, env = process.env) {
+function run(label, cmd, args, cwd) {
   console.log(`> ${[cmd, ...args].join(' ')}`);
-  const r = spawnSync(cmd, args, { cwd, stdio: 'inherit', env });
-  if (r.error) throw new Error(`${cmd}: ${r.error.message}`);
-  if (r.status !== 0) throw new Error(`${path.basename(cmd)} exited with ${r.status ?? r.signal}`);
+  const r = spawnSync(cmd, args, { cwd, stdio: 'inherit' });
+  if (r.error) throw new Error(`${label}: ${r.error.message}`);
+  if (r.status !== 0) throw new Error(`${label} failed (exit ${r.status ?? r.signal})`);
+}
+
+/** The first of `names` found on PATH, or undefined. */
+function which(...names) {
+  const exts = process.platform === 'win32' ? ['.exe', '.cmd', '.bat', ''] : [''];
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    if (!dir) continue;
+    for (const name of names) {
+      for (const ext of exts) {
+        const p = path.join(dir, name + ext);
+        if (fs.existsSync(p)) return p;
+      }
+    }
+  }
+  return undefined;
+}
+
+/** Fail early, with a clear reason, when a required tool is missing. */
+function requireTools(builder) {
+  if (process.platform === 'win32') return; // MSVC discovery is left to the build tools
+  if (!process.env.CXX && !which('c++', 'g++', 'clang++')) throw new Error('no C++ compiler (c++, g++ or clang++) on PATH');
+  if (builder === 'cmake' && !which('cmake')) throw new Error('cmake was not found on PATH');
+  if (builder === 'gyp') {
+    if (!which('make')) throw new Error('make was not found on PATH');
+    if (!process.env.PYTHON && !which('python3', 'python')) throw new Error('python3 was not found on PATH (node-gyp needs it)');
+  }
 }
 
 function resolveBin(spec) {
@@ -85,13 +111,14 @@ function copyAtomic(src, dest) {
 
 function buildCmake(opts) {
   const cmakeJs = resolveBin('cmake-js/bin/cmake-js');
-  if (!cmakeJs) throw new Error('cmake-js is not installed (npm install --save-dev cmake-js)');
+  if (!cmakeJs) throw new Error('cmake-js is not installed');
+  requireTools('cmake');
   const buildDir = path.resolve(root, opts.buildDir);
   const common = ['-d', root, '-O', buildDir, '--CDGPRL_CUDA=' + opts.cuda.toUpperCase()];
   if (opts.cudaArch) common.push('--CDCMAKE_CUDA_ARCHITECTURES=' + opts.cudaArch);
   // configure every time (cheap, incremental) so that changed options always take effect
-  run(process.execPath, [cmakeJs, 'configure', ...common], root);
-  run(process.execPath, [cmakeJs, 'build', ...common, '--parallel', String(jobs())], root);
+  run('cmake-js configure', process.execPath, [cmakeJs, 'configure', ...common], root);
+  run('cmake-js build', process.execPath, [cmakeJs, 'build', ...common, '--parallel', String(jobs())], root);
   return path.join(buildDir, 'Release', 'gprl.node');
 }
 
@@ -116,6 +143,7 @@ function buildGyp(opts) {
   if (opts.cuda === 'on') throw new Error('the gyp build is CPU-only; use --builder cmake for CUDA');
   const gyp = nodeGypPath();
   if (!gyp) throw new Error('node-gyp was not found');
+  requireTools('gyp');
   const stage = path.join(root, 'build-gyp', 'src');
   fs.mkdirSync(stage, { recursive: true });
   for (const item of ['binding.gyp', 'package.json', 'native']) {
@@ -124,7 +152,7 @@ function buildGyp(opts) {
   const args = [gyp, 'configure', 'build', '--release', `--jobs=${jobs()}`];
   const nd = nodeDir();
   if (nd) args.push(`--nodedir=${nd}`);
-  run(process.execPath, args, stage);
+  run('node-gyp', process.execPath, args, stage);
   const built = path.join(stage, 'build', 'Release', 'gprl.node');
   const dest = path.join(root, 'build-gyp', 'gprl.node');
   copyAtomic(built, dest);
