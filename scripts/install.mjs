@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
-const logPath = path.join(root, 'native-build.log');
+const logPath = path.join(root, 'build', 'native-build.log');
 
 function loads(file) {
   try {
@@ -62,6 +62,7 @@ function main() {
   const pre = prebuilt();
   if (pre) return;
 
+  fs.mkdirSync(path.dirname(logPath), { recursive: true });
   fs.writeFileSync(logPath, `gprl native build log (${new Date().toISOString()})\n`);
   const cuda = ['on', 'off', 'auto'].includes(process.env.GPRL_CUDA ?? '') ? process.env.GPRL_CUDA : 'auto';
   const cmake = build(['--builder', 'cmake', '--cuda', cuda]);
