@@ -28,6 +28,7 @@ export {
   trainPreferenceModel,
   evaluatePreferenceModel,
   computeLossAndGradients,
+  validatePair,
   type PreferencePair,
   type TrainOptions,
   type TrainResult,

@@ -72,7 +72,7 @@ export interface PreferenceModel {
   preferenceMatrix(group: PreferenceGroup, options?: PreferenceMatrixCallOptions): Float32Array;
   /** Embeddings `[B][G][2k]` and eigenvalues `[B][k]` for `B` prompts × `G` responses each (all groups the same size). */
   verifierOutputs(prompts: readonly ModelInput[], groups: readonly (readonly ModelInput[])[]): VerifierOutputs;
-  /** Tensor-level forward pass: scores `s(chosen ≻ rejected | prompt)` `[N]` (used by training; caller disposes). */
+  /** Tensor-level forward pass: scores `s(chosen ≻ rejected | prompt)` `[N]` (used by training; caller disposes). Inputs are not validated here: validate them first (`validatePair`, or the array methods). */
   pairScores(prompts: readonly ModelInput[], chosen: readonly ModelInput[], rejected: readonly ModelInput[], training?: boolean): tf.Tensor1D;
   /** Release every tensor the model owns. Afterwards every method throws. */
   dispose(): void;
@@ -196,9 +196,9 @@ abstract class PreferenceModelBase implements PreferenceModel {
     const lambdas = readBack(tf.tidy(() => this.lambdaFeatures(this.encoder.encodePrompts(prompts))));
     const out: VerifierOutputs = { shape: { groups: prompts.length, groupSize: G, dims: this.dims }, embeddings, lambdas };
     if (this.kind === 'bt') {
-      const k2 = 2;
+      // BT embeddings are [r, c]: the reward is the first of each pair.
       out.rewards = new Float32Array(prompts.length * G);
-      for (let i = 0; i < out.rewards.length; i++) out.rewards[i] = embeddings[i * k2] as number;
+      for (let i = 0; i < out.rewards.length; i++) out.rewards[i] = embeddings[2 * i] as number;
     }
     return out;
   }

@@ -21,7 +21,7 @@ import { tf } from '../tf.js';
 import { invalidType } from '../errors.js';
 import { featureEncoder, resolveTokenEncoderOptions, tokenEncoder, type Encoder, type EncoderConfig } from './encoder.js';
 import { resolveHeadOptions, type GpmHeadConfig } from './head.js';
-import { BradleyTerryModel, GeneralPreferenceModel, type PreferenceModel } from './model.js';
+import { BradleyTerryModel, GeneralPreferenceModel, type BradleyTerryModelOptions, type PreferenceModel } from './model.js';
 
 export const MODEL_FORMAT = 'gprl-preference-model';
 export const MODEL_FORMAT_VERSION = 1;
@@ -208,7 +208,11 @@ export async function loadModel(dir: string, options?: LoadModelOptions): Promis
       model = new GeneralPreferenceModel({ encoder, ...headOpts });
     } else {
       const c = json.config as { tau?: number; embeddingConstant?: number; seed?: number };
-      model = new BradleyTerryModel({ encoder, tau: c.tau, embeddingConstant: c.embeddingConstant, seed: c.seed } as never);
+      const opts: BradleyTerryModelOptions = { encoder };
+      if (c.tau !== undefined) opts.tau = c.tau;
+      if (c.embeddingConstant !== undefined) opts.embeddingConstant = c.embeddingConstant;
+      if (c.seed !== undefined) opts.seed = c.seed;
+      model = new BradleyTerryModel(opts);
     }
   } catch (err) {
     if (ec?.type !== 'external') encoder.dispose();
