@@ -637,6 +637,9 @@ export class GPRLTrainer {
     const ckpt = await readCheckpoint(dir);
     const state = ckpt.state as unknown as TrainerState;
     if (state?.version !== STATE_VERSION || !state.config) throw new Error(`gprl: '${dir}' does not hold a GPRLTrainer checkpoint`);
+    if (typeof options.prompts !== 'function' && state.order.some((i) => i >= options.prompts.length)) {
+      throw invalidValue('options.prompts', `the dataset of the saved run (at least ${Math.max(...state.order) + 1} prompts)`, options.prompts);
+    }
     const policy = typeof options.policy === 'function' ? options.policy() : options.policy;
     const asWeights = (list: CheckpointTensor[] | undefined, name: string) => {
       if (!list) throw new Error(`gprl: checkpoint in '${dir}' has no ${name} weights`);

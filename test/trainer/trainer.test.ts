@@ -329,6 +329,7 @@ describe.each(BACKENDS)('GPRLTrainer on tfjs %s', (backend) => {
       prompts: PROMPTS.slice(0, 3),
     });
     expect(resumed.globalStep).toBe(2);
+    await expect(GPRLTrainer.resume(ckdir, { policy: first, verifier, prompts: PROMPTS.slice(0, 1) })).rejects.toThrow(/options\.prompts/);
     const rest = (await resumed.train()).map(withoutTiming);
     expect(rest).toHaveLength(2);
     // Same samples (same RNG stream and weights), metrics equal to float32 tolerance (Adam's β^t is
