@@ -494,6 +494,18 @@ std::vector<Case> make_cases() {
       }
     }
   }
+  // Wide k (beyond the C++ path's stack buffers) and a long group (more responses than CUDA threads).
+  for (const Shape& sh : {Shape{3, 5, 70}, Shape{2, 300, 2}}) {
+    for (int mode : {kModeLogit, kModeWinrate}) {
+      Case c;
+      c.shape = sh;
+      c.mode = mode;
+      c.use_mask = c.nonfinite = c.use_lambdas = c.use_weights = true;
+      c.opt.normalize = kNormalizeGdpo;
+      c.seed = seed++;
+      cases.push_back(c);
+    }
+  }
   // Larger batches: the multi-threaded split and the specialized k.
   for (int64_t k : {int64_t{2}, int64_t{4}, int64_t{8}, int64_t{16}, int64_t{5}}) {
     Case c;
