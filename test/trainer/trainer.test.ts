@@ -463,6 +463,7 @@ describe.each(BACKENDS)('GPRLTrainer on tfjs %s', (backend) => {
     expect(lines[0]!.timing.stepMs).toBeGreaterThan(0);
     expect(lines[0]!.rewardMean).toBeCloseTo(lines[0]!.responseLength, 5);
     trainer.dispose();
+    await expect(trainer.step()).rejects.toThrow(/disposed/);
     policy.dispose();
   });
 });
