@@ -80,6 +80,16 @@ inline int block_size(int requested, int fallback) {
   return b < 32 ? 32 : (b > 1024 ? 1024 : b);
 }
 
+/** Clamp a block size to what the compiled kernel supports on this device (register pressure). */
+template <class Kernel>
+inline Status fit_block_size(const char* kernel, Kernel* fn, int* bs) {
+  cudaFuncAttributes attr;
+  GPRL_CUDA_CHECK(kernel, cudaFuncGetAttributes(&attr, fn));
+  const int max_bs = attr.maxThreadsPerBlock / 32 * 32;
+  if (max_bs >= 32 && *bs > max_bs) *bs = max_bs;
+  return Status::Ok();
+}
+
 /** Grid size for a grid-stride loop over n items. */
 inline unsigned grid_size(long long n, int per_block) {
   long long g = (n + per_block - 1) / per_block;

@@ -13,7 +13,8 @@
 //   8BGk (scores, dimAdvantages) + 4BG + 8Bk; the scores are re-read from L1/L2 by the same block.
 //   gdpo adds 8BG written and read twice (float64 A').
 // Design: one thread block per group (grid-stride over groups), block size a multiple of 32
-//   (default: G*k rounded up to a warp, clamped to [32, 256]; tests sweep 32..1024). Validity: one
+//   (default: G*k rounded up to a warp, clamped to [32, 256]; tests sweep 32..1024; clamped to the
+//   kernel's maximum for its register use on the device). Validity: one
 //   thread per response. Per-dimension reductions (means, sums of squared deviations): one warp per
 //   dimension, lanes stride over the responses, float64 warp shuffles (fixed order, deterministic).
 //   Scores and A_hat: one thread per (response, dimension), or per response for the aggregate, which
@@ -331,7 +332,7 @@ Status run_groups_cuda(const char* kernel, const GroupJob& job, AdvantageCounts*
   const bool scores_stage = job.embeddings != nullptr;
   const bool gdpo = job.advantage && job.options.normalize == kNormalizeGdpo;
 
-  const int bs = cuda::block_size(launch.block_size, static_cast<int>(G * k < 256 ? G * k : 256));
+  int bs = cuda::block_size(launch.block_size, static_cast<int>(G * k < 256 ? G * k : 256));
   const size_t fused_scores = scores_stage && job.advantage ? static_cast<size_t>(G * k) : 0;
   const size_t smem = (static_cast<size_t>(5 * k + G + 32) + fused_scores) * sizeof(double) + static_cast<size_t>(G);
 
@@ -373,6 +374,7 @@ Status run_groups_cuda(const char* kernel, const GroupJob& job, AdvantageCounts*
   void (*fn)(DeviceJob) = scores_stage && job.advantage ? group_kernel<true, true>
                           : scores_stage                ? group_kernel<true, false>
                                                         : group_kernel<false, true>;
+  GPRL_TRY(cuda::fit_block_size(kernel, fn, &bs));
   if (smem > 48 * 1024) {
     // Above the default limit, opt in to the device's larger dynamic shared memory (fails cleanly if absent).
     const cudaError_t e = cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));

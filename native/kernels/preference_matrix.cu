@@ -63,7 +63,8 @@ Status preference_matrix_cuda(const PreferenceMatrixParams& p, const float* embe
   if (!(st = d_emb.upload(kernel, embeddings, static_cast<size_t>(B * G * 2 * k))).ok) return st;
   if (!(st = d_lam.upload(kernel, lambdas, static_cast<size_t>(B * k))).ok) return st;
   if (!(st = d_out.alloc(kernel, static_cast<size_t>(B * G * G))).ok) return st;
-  const int bs = cuda::block_size(launch.block_size, 256);
+  int bs = cuda::block_size(launch.block_size, 256);
+  if (!(st = cuda::fit_block_size(kernel, preference_matrix_kernel, &bs)).ok) return st;
   preference_matrix_kernel<<<cuda::grid_size(B * G * G, bs), bs>>>(d_emb.get(), d_lam.get(), B, G, k, p.tau,
                                                                    d_out.get());
   GPRL_CUDA_CHECK(kernel, cudaGetLastError());
