@@ -13,7 +13,7 @@
  *     (the policy-loss kernel as a tfjs op: loss, exact ∂loss/∂logp saved for the backward pass, clip and
  *     KL metrics) → ∂loss/∂θ → global-norm clipping → Adam (tfjs-core) at the scheduled learning rate.
  */
-import '../gpm/gradients.js';
+import { assertGradients } from '../gpm/gradients.js';
 import { tf } from '../tf.js';
 import { Rng } from '../random.js';
 import { assertKnownKeys, assertOptionsObject, invalidType, invalidValue } from '../errors.js';
@@ -174,6 +174,7 @@ export class GPRLTrainer {
       if (options[key] !== undefined && typeof options[key] !== 'function') throw invalidType(`options.${key}`, 'a function', options[key]);
     }
     this.config = Object.freeze(resolveTrainerConfig(options.config));
+    assertGradients(); // tfjs-core's gradient functions must have loaded for the policy update
     if (this.config.eosToken !== null && this.config.eosToken >= options.policy.vocabSize) {
       throw invalidValue('config.eosToken', `a token id below the policy's vocabSize (${options.policy.vocabSize})`, this.config.eosToken);
     }
