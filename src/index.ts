@@ -48,3 +48,4 @@ export {
   POLICY_LOSS_KERNEL,
   type PolicyLossOpOptions,
 } from './tfjs/policyLossOp.js';
+export { tf, setTfBackend, type TfBackendName } from './tf.js';

@@ -47,3 +47,9 @@ export async function setTfBackend(name?: TfBackendName): Promise<TfBackendName>
   }
   throw new Error('gprl: no tfjs backend could be initialized');
 }
+
+// Importing gprl leaves tfjs ready to use: the wasm files are located and the best registered
+// backend (tensorflow > wasm > cpu, by tfjs's own priorities) is initialized, so user code does not
+// trip over an uninitialized asynchronous backend. `setTfBackend` switches later.
+prepareWasm();
+await tf.ready();

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BENCH_USAGE, DEMO_USAGE, INFO_USAGE, parseArgs, USAGE, UsageError, type DemoArgs, type InfoArgs, type KernelBackendChoice, type TfBackendChoice } from './args.js';
-import { enableTfjsEsmResolution } from './tfjsCompat.js';
+import { enableTfjsEsmResolution } from '../tfjs/gradients.js';
 
 /** The package root: two levels above this file (`src/cli/` in a checkout, `dist/cli/` when installed). */
 export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');

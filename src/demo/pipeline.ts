@@ -11,7 +11,7 @@
  *
  * Everything is seeded; one seed is one full repetition of 1-4.
  */
-import '../gpm/gradients.js';
+import '../tfjs/gradients.js';
 import { tf } from '../tf.js';
 import { Rng } from '../random.js';
 import { assertNumber, assertPositiveInt, invalidValue } from '../errors.js';

@@ -10,7 +10,7 @@
  * label gives `p·(−log σ(s/τ)) + (1−p)·(−log σ(−s/τ))`. The margin applies symmetrically to the
  * preferred side of a soft label. softplus is evaluated without overflow. Adam (`tf.train.adam`).
  */
-import { assertGradients } from './gradients.js';
+import { assertGradients } from '../tfjs/gradients.js';
 import { tf } from '../tf.js';
 import { Rng } from '../random.js';
 import { assertKnownKeys, assertNumber, assertOneOf, assertOptionsObject, assertPositiveInt, invalidType, invalidValue } from '../errors.js';

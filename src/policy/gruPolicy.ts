@@ -13,7 +13,7 @@
  *   n = tanh(x·Wn + bn + r ⊙ (h·Un + cn)),  h' = (1 − z) ⊙ n + z ⊙ h.
  * The embedding lookup is a one-hot matmul, whose gradient runs on every tfjs backend.
  */
-import '../gpm/gradients.js';
+import '../tfjs/gradients.js';
 import { tf } from '../tf.js';
 import { Rng } from '../random.js';
 import {

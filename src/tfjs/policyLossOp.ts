@@ -28,7 +28,7 @@ import type {
   TypedArray,
 } from '@tensorflow/tfjs-core';
 import { tf } from '../tf.js';
-import '../gpm/gradients.js';
+import './gradients.js';
 import { invalidType, invalidValue } from '../errors.js';
 import { backendInfo, resolveBackend } from '../backend.js';
 import type { ResolvedBackend } from '../types.js';

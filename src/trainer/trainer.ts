@@ -13,7 +13,7 @@
  *     (the policy-loss kernel as a tfjs op: loss, exact ∂loss/∂logp saved for the backward pass, clip and
  *     KL metrics) → ∂loss/∂θ → global-norm clipping → Adam (tfjs-core) at the scheduled learning rate.
  */
-import { assertGradients } from '../gpm/gradients.js';
+import { assertGradients } from '../tfjs/gradients.js';
 import { tf } from '../tf.js';
 import { Rng } from '../random.js';
 import { assertKnownKeys, assertOptionsObject, invalidType, invalidValue } from '../errors.js';

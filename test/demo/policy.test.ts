@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tf, setTfBackend } from '../../src/tf.js';
-import '../../src/gpm/gradients.js';
+import '../../src/tfjs/gradients.js';
 import { ContextPolicy, initialWeights, STATE_FEATURES } from '../../src/demo/policy.js';
 import { allPrompts, EOS, MAX_LEN, POLICY_VOCAB, promptTokens, TOPIC_MARKER } from '../../src/demo/task.js';
 

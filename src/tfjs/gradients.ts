@@ -3,7 +3,8 @@
  * `@tensorflow/tfjs` package does it), and its gradient modules ship only as ESM files whose relative
  * imports have no `.js` extension, which Node's ESM resolver rejects. So, before importing them, a
  * resolve hook is registered (`module.register`, Node ≥ 20.6) that retries a failed relative import
- * from inside `@tensorflow/tfjs-core/dist/` with `.js` appended; it changes nothing else. Each
+ * from inside `@tensorflow/*` with `.js`, then `/index.js`, appended; it changes nothing else. The
+ * command-line program relies on the same hook to import an optional `@tensorflow/tfjs-node`. Each
  * gradient module is imported on its own (not through `register_all_gradients.js`, which also pulls
  * in tfjs-core's ESM entry point through Prod's gradient; Prod is left out).
  */
@@ -15,16 +16,31 @@ export async function resolve(specifier, context, next) {
   try {
     return await next(specifier, context);
   } catch (err) {
-    const parent = context.parentURL ?? '';
-    if (/[\\\\/]@tensorflow[\\\\/]tfjs-core[\\\\/]dist[\\\\/]/.test(parent) && /^\\.\\.?\\//.test(specifier) && !specifier.endsWith('.js')) {
-      return next(specifier + '.js', context);
+    const parent = context.parentURL || '';
+    const code = err && err.code;
+    if ((code === 'ERR_MODULE_NOT_FOUND' || code === 'ERR_UNSUPPORTED_DIR_IMPORT') && /^\\.\\.?\\//.test(specifier) && /[\\\\/]@tensorflow[\\\\/]/.test(parent)) {
+      try { return await next(specifier + '.js', context); } catch { return await next(specifier + '/index.js', context); }
     }
     throw err;
   }
 }`;
 
-const register = (nodeModule as { register?: (specifier: string) => void }).register;
-if (typeof register === 'function') register('data:text/javascript,' + encodeURIComponent(RESOLVE_HOOK));
+let hookInstalled = false;
+
+/**
+ * Install the resolve hook once (it is also installed when this module loads). Returns false where
+ * `module.register` does not exist (Node < 20.6).
+ */
+export function enableTfjsEsmResolution(): boolean {
+  if (hookInstalled) return true;
+  const register = (nodeModule as { register?: (specifier: string) => void }).register;
+  if (typeof register !== 'function') return false;
+  register('data:text/javascript,' + encodeURIComponent(RESOLVE_HOOK));
+  hookInstalled = true;
+  return true;
+}
+
+enableTfjsEsmResolution();
 
 /** Kernels whose gradient module `@tensorflow/tfjs-core/dist/gradients/<name>_grad.js` is registered. */
 export const GRADIENT_KERNELS: readonly string[] = [
