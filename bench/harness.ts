@@ -82,6 +82,8 @@ export interface Environment {
   addon: { loaded: boolean; builder?: string; cuda?: boolean; version?: string; path?: string; threads?: number; error?: string };
   backends: string[];
   cudaDevice?: string;
+  /** Why CUDA is not in `backends`, when it is not. */
+  cudaError?: string;
   tfjs?: { version: string; backends: string[] };
 }
 
@@ -378,6 +380,7 @@ export function environment(): Environment {
     env.addon.error = loaded.error ?? 'not found';
   }
   if (bi.device) env.cudaDevice = bi.device;
+  if (bi.cudaError) env.cudaError = bi.cudaError;
   env.tfjs = { version: tf.version_core, backends: ['tensorflow', 'wasm', 'cpu'].filter((b) => tf.findBackendFactory(b) !== null) };
   return env;
 }
