@@ -29,6 +29,25 @@ export interface GroupScoresOptions {
   backend?: Backend;
 }
 
+/**
+ * Caller-owned output arrays (advanced): each given array is written in full and returned in the
+ * result instead of a fresh allocation, so a training loop that calls the kernel every step reuses
+ * its memory (fresh multi-megabyte arrays cost page faults on first write). Lengths must match the
+ * shape; arrays must not overlap each other or the inputs.
+ */
+export interface AdvantageOutputBuffers {
+  /** `B·G` */
+  advantages?: Float32Array;
+  /** `B·G·k` */
+  dimAdvantages?: Float32Array;
+  /** `B·k` */
+  dimMean?: Float32Array;
+  /** `B·k` */
+  dimStd?: Float32Array;
+  /** `B·G·k` (`gprlAdvantages` only) */
+  scores?: Float32Array;
+}
+
 export interface AdvantageOptions {
   /** GPM eigenvalues λ, `B·k` entries, finite and ≥ 0 with a positive sum per group. Defaults to uniform. */
   lambdas?: Float32Array;
@@ -46,6 +65,8 @@ export interface AdvantageOptions {
   normalize?: NormalizeMode;
   /** Defaults to `'auto'`. */
   backend?: Backend;
+  /** Preallocated output arrays, each optional. Defaults to fresh arrays. */
+  out?: AdvantageOutputBuffers;
 }
 
 export interface GprlAdvantageOptions extends AdvantageOptions {

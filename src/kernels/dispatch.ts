@@ -20,14 +20,9 @@ export function normalizeCode(normalize: NormalizeMode): number {
   return normalize === 'per-dimension' ? NORMALIZE_PER_DIMENSION : normalize === 'scalar' ? NORMALIZE_SCALAR : NORMALIZE_GDPO;
 }
 
-export function allocAdvantageOutputs(shape: GroupShape): AdvantageOutputs {
-  const { groups: B, groupSize: G, dims: k } = shape;
-  return {
-    advantages: new Float32Array(B * G),
-    dimAdvantages: new Float32Array(B * G * k),
-    dimMean: new Float32Array(B * k),
-    dimStd: new Float32Array(B * k),
-  };
+/** The input arrays of an advantage call (outputs must not overlap them). */
+export function inputViews(data: Float32Array, opts: ResolvedAdvantageOptions): ArrayBufferView[] {
+  return [data, opts.lambdas, opts.dimWeights, opts.mask].filter((a): a is NonNullable<typeof a> => a !== null);
 }
 
 /** The native argument fields shared by `groupAdvantages` and `gprlAdvantages`. */

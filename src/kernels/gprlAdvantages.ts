@@ -5,12 +5,13 @@
 import { resolveBackend, type ResolvedCall } from '../backend.js';
 import type { NativeGprlAdvantagesArgs } from '../native/addon.js';
 import type { GprlAdvantageOptions, GprlAdvantageResult, GroupShape } from '../types.js';
-import { allocAdvantageOutputs, laterTick, modeCode, nativeAdvantageParams } from './dispatch.js';
+import { inputViews, laterTick, modeCode, nativeAdvantageParams } from './dispatch.js';
 import type { AdvantageCounts, AdvantageOutputs } from './js/groupAdvantages.js';
 import { gprlAdvantagesJs } from './js/gprlAdvantages.js';
 import {
   backendOption,
   resolveGprlOptions,
+  resolveOutputs,
   validateEmbeddings,
   validateShape,
   type ResolvedGprlOptions,
@@ -29,7 +30,7 @@ function prepare(embeddings: unknown, shape: unknown, options: unknown): Prepare
   const emb = validateEmbeddings(embeddings, s);
   const opts = resolveGprlOptions(options, s);
   const call = resolveBackend(backendOption(options));
-  const out = { ...allocAdvantageOutputs(s), scores: new Float32Array(s.groups * s.groupSize * s.dims) };
+  const out = resolveOutputs(options, s, true, inputViews(emb, opts));
   return { embeddings: emb, shape: s, opts, call, out };
 }
 

@@ -5,11 +5,12 @@
 import { resolveBackend, type ResolvedCall } from '../backend.js';
 import type { NativeGroupAdvantagesArgs } from '../native/addon.js';
 import type { AdvantageOptions, AdvantageResult, GroupShape } from '../types.js';
-import { allocAdvantageOutputs, laterTick, nativeAdvantageParams } from './dispatch.js';
+import { inputViews, laterTick, nativeAdvantageParams } from './dispatch.js';
 import { groupAdvantagesJs, type AdvantageCounts, type AdvantageOutputs } from './js/groupAdvantages.js';
 import {
   backendOption,
   resolveAdvantageOptions,
+  resolveOutputs,
   validateScores,
   validateShape,
   type ResolvedAdvantageOptions,
@@ -28,7 +29,8 @@ function prepare(scores: unknown, shape: unknown, options: unknown): Prepared {
   const sc = validateScores(scores, s);
   const opts = resolveAdvantageOptions(options, s);
   const call = resolveBackend(backendOption(options));
-  return { scores: sc, shape: s, opts, call, out: allocAdvantageOutputs(s) };
+  const { advantages, dimAdvantages, dimMean, dimStd } = resolveOutputs(options, s, false, inputViews(sc, opts));
+  return { scores: sc, shape: s, opts, call, out: { advantages, dimAdvantages, dimMean, dimStd } };
 }
 
 function nativeArgs(p: Prepared): NativeGroupAdvantagesArgs {

@@ -170,7 +170,7 @@ function validateScoreMode(value: unknown): ScoreMode {
 }
 
 const SCORE_KEYS = ['mode', 'tau', 'mask', 'backend'] as const;
-const ADVANTAGE_KEYS = ['lambdas', 'dimWeights', 'mask', 'eps', 'stdFloor', 'std', 'normalize', 'backend'] as const;
+const ADVANTAGE_KEYS = ['lambdas', 'dimWeights', 'mask', 'eps', 'stdFloor', 'std', 'normalize', 'backend', 'out'] as const;
 const GPRL_KEYS = [...ADVANTAGE_KEYS, 'mode', 'tau'] as const;
 const PREFERENCE_KEYS = ['lambdas', 'tau', 'backend'] as const;
 
@@ -227,6 +227,54 @@ export function resolveGprlOptions(options: unknown, shape: GroupShape): Resolve
 export function resolvePreferenceOptions(options: unknown, shape: GroupShape): ResolvedPreferenceOptions {
   const o = checkOptions(options, PREFERENCE_KEYS);
   return { lambdas: validateLambdas(o.lambdas, shape), tau: validateTau(o.tau) };
+}
+
+const OUTPUT_KEYS = ['advantages', 'dimAdvantages', 'dimMean', 'dimStd', 'scores'] as const;
+type OutputKey = (typeof OUTPUT_KEYS)[number];
+
+function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
+  return a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
+}
+
+/**
+ * The advantage kernels' output arrays: the caller's `options.out` arrays where given (checked for
+ * type, length and overlap with each other and with `inputs`), fresh ones otherwise.
+ */
+export function resolveOutputs(
+  options: unknown,
+  shape: GroupShape,
+  withScores: boolean,
+  inputs: readonly ArrayBufferView[],
+): Record<OutputKey, Float32Array> {
+  const { groups: B, groupSize: G, dims: k } = shape;
+  const lengths: Record<OutputKey, [number, string]> = {
+    advantages: [B * G, 'groups·groupSize'],
+    dimAdvantages: [B * G * k, 'groups·groupSize·dims'],
+    dimMean: [B * k, 'groups·dims'],
+    dimStd: [B * k, 'groups·dims'],
+    scores: [B * G * k, 'groups·groupSize·dims'],
+  };
+  const given = options === undefined ? undefined : (options as Record<string, unknown>).out;
+  assertOptionsObject('options.out', given);
+  const known: OutputKey[] = withScores ? [...OUTPUT_KEYS] : OUTPUT_KEYS.filter((key) => key !== 'scores');
+  assertKnownKeys('options.out', given, known);
+  const out = {} as Record<OutputKey, Float32Array>;
+  const taken: ArrayBufferView[] = [...inputs];
+  for (const key of OUTPUT_KEYS) {
+    const [n, formula] = lengths[key];
+    const value = given?.[key];
+    if (value === undefined) {
+      out[key] = new Float32Array(key === 'scores' && !withScores ? 0 : n);
+      continue;
+    }
+    const arr = validateFloat32(`options.out.${key}`, value, n, formula);
+    if (taken.some((t) => overlaps(t, arr))) {
+      throw invalidValue(`options.out.${key}`, 'an array that overlaps no input and no other output', arr);
+    }
+    taken.push(arr);
+    out[key] = arr;
+  }
+  return out;
 }
 
 /** The `backend` option as given (resolved later by `resolveBackend`), once options are known to be an object. */
