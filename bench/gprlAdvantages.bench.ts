@@ -8,7 +8,7 @@
  * = 16·B·G·k + 4·B·G + 12·B·k.
  */
 import { gprlAdvantages } from '../src/kernels/gprlAdvantages.js';
-import { loadAddon, DEVICE_CPU, MODE_LOGIT, NORMALIZE_PER_DIMENSION } from '../src/native/addon.js';
+import { loadAddon } from '../src/native/addon.js';
 import { setTfBackend, type TfBackendName } from '../src/tf.js';
 import type { GprlAdvantageResult, GroupShape } from '../src/types.js';
 import {
@@ -101,25 +101,25 @@ export async function run(partial?: Partial<BenchContext>): Promise<BenchRow[]> 
         threads: 1,
         note: 'C++ path, 1 thread',
       });
-      const { groups: B, groupSize: G, dims: k } = shape;
+    }
+    // The public API with caller-owned outputs (`options.out`), as a training loop calls it every
+    // step: same validation, no fresh multi-megabyte arrays (whose first-write page faults
+    // otherwise dominate the large shape).
+    for (const backend of (addon ? ['js', 'cpu'] : ['js']) as ('js' | 'cpu')[]) {
       const out = {
-        advantages: new Float32Array(B * G),
-        dimAdvantages: new Float32Array(B * G * k),
-        dimMean: new Float32Array(B * k),
-        dimStd: new Float32Array(B * k),
-        scores: new Float32Array(B * G * k),
+        advantages: new Float32Array(shape.groups * shape.groupSize),
+        dimAdvantages: new Float32Array(shape.groups * shape.groupSize * shape.dims),
+        dimMean: new Float32Array(shape.groups * shape.dims),
+        dimStd: new Float32Array(shape.groups * shape.dims),
+        scores: new Float32Array(shape.groups * shape.groupSize * shape.dims),
       };
-      const direct = () =>
-        addon.gprlAdvantages({
-          embeddings, groups: B, groupSize: G, dims: k, mode: MODE_LOGIT, tau: 0.1, lambdas, dimWeights: null, mask: null,
-          eps: 1e-4, stdFloor: 1e-6, unbiased: true, normalize: NORMALIZE_PER_DIMENSION, device: DEVICE_CPU, ...out,
-        });
+      const call = () => gprlAdvantages(embeddings, shape, { lambdas, backend, out });
       contenders.push({
-        backend: 'cpu-direct',
-        fn: direct,
-        check: () => checkOutputs('cpu-direct', { ...out, ...direct() }, ref, shape, 1e-5, 1e-6),
-        threads,
-        note: 'addon call: no TS validation, preallocated outputs',
+        backend: `${backend}-out`,
+        fn: call,
+        check: () => checkOutputs(`${backend}-out`, call(), ref, shape, 1e-5, 1e-6),
+        threads: backend === 'cpu' ? addon!.getNumThreads() : 1,
+        note: 'public API, options.out (preallocated outputs)',
       });
     }
     contenders.push(tfjsContender('cpu', embeddings, shape, lambdas, ref));
