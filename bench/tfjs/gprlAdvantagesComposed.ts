@@ -9,22 +9,10 @@
  * every tensor, so it is timed end to end like the kernels (typed arrays in, typed arrays out).
  */
 import { tf } from '../../src/tf.js';
-import type { GroupShape, StdMode } from '../../src/types.js';
+import type { AdvantageOptions, GroupShape } from '../../src/types.js';
 
-export interface ComposedOptions {
-  /** GPM eigenvalues λ, `B·k`. Defaults to uniform. */
-  lambdas?: Float32Array;
-  /** Dimension weights m, `k`. Defaults to all 1. */
-  dimWeights?: Float32Array;
-  /** `B·G` entries, 1 = valid. Defaults to all valid. */
-  mask?: Uint8Array;
-  /** Defaults to `1e-4`. */
-  eps?: number;
-  /** Defaults to `1e-6`. */
-  stdFloor?: number;
-  /** Defaults to `'unbiased'`. */
-  std?: StdMode;
-}
+/** The kernel's options this composition supports (logit mode, per-dimension normalization). */
+export type ComposedOptions = Pick<AdvantageOptions, 'lambdas' | 'dimWeights' | 'mask' | 'eps' | 'stdFloor' | 'std'>;
 
 export interface ComposedResult {
   advantages: Float32Array;
