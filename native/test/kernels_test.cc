@@ -28,6 +28,7 @@
 #include "bandwidth.h"
 #include "common.h"
 #include "cuda_info.h"
+#include "test_util.h"
 #include "gprl_advantages.h"
 #include "group_advantages.h"
 #include "group_scores.h"
@@ -35,42 +36,9 @@
 #include "preference_matrix.h"
 
 using namespace gprl;
+using namespace gprl_test;
 
 namespace {
-
-int g_failures = 0;
-int g_checks = 0;
-constexpr uint32_t kCanaryBits = 0x7fc0dead;  // a NaN no kernel produces
-
-float canary() {
-  float f;
-  std::memcpy(&f, &kCanaryBits, 4);
-  return f;
-}
-bool is_canary(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return u == kCanaryBits;
-}
-
-/** splitmix64: seeded uniform and normal draws. */
-struct Rng {
-  uint64_t s;
-  explicit Rng(uint64_t seed) : s(seed) {}
-  uint64_t next() {
-    uint64_t z = (s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-  double uniform() { return static_cast<double>(next() >> 11) * (1.0 / 9007199254740992.0); }
-  double normal() {
-    double u1 = uniform();
-    if (u1 < 1e-300) u1 = 1e-300;
-    return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * uniform());
-  }
-  int64_t below(int64_t n) { return static_cast<int64_t>(next() % static_cast<uint64_t>(n)); }
-};
 
 /** Compare float32 outputs with wanted values; prints the first mismatches (index, got, want). */
 bool compare(const std::string& what, const float* got, const std::vector<double>& want, double atol, double rtol) {
