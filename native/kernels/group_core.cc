@@ -2,9 +2,14 @@
 
 #include <atomic>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <new>
 #include <vector>
+
+#if defined(__SSE2__) || defined(_M_X64)
+#include <emmintrin.h>
+#endif
 
 #include "math_util.h"
 #include "parallel.h"
@@ -32,14 +37,14 @@ struct Scratch {
   std::vector<double> acc;     // G*k (win-rate sums)
   std::vector<double> sdbl;    // G*k float64 scores of the group (fused path)
   std::vector<double> resp;    // G (aggregate per response)
-  std::vector<double> dim;     // 5*k: a-mean, b-mean, mu, 1/(sigma+eps) or 0, weight
+  std::vector<double> dim;     // 6*k when k > kStackDims: (a, b) sums, mu, ss, 1/(sigma+eps) or 0, weight
 
   Scratch(int64_t G, int64_t k, bool winrate)
       : valid(static_cast<size_t>(G)),
         acc(winrate ? static_cast<size_t>(G * k) : 0),
         sdbl(static_cast<size_t>(G * k)),
         resp(static_cast<size_t>(G)),
-        dim(static_cast<size_t>(5 * k)) {}
+        dim(static_cast<size_t>(6 * k)) {}
 };
 
 /** Batch-level state of the gdpo second pass. */
@@ -64,12 +69,227 @@ inline void compute_weights(const float* dim_weights, const float* lambda_row, i
   for (int64_t l = 0; l < k; ++l) w[l] /= wsum;
 }
 
+#if defined(__SSE2__) || defined(_M_X64)
+#define GPRL_SSE2 1
+#else
+#define GPRL_SSE2 0
+#endif
+
+#if GPRL_SSE2
+// SSE2 (the x86-64 baseline) versions of the per-group passes for an even k known at compile time:
+// two dimensions per float64 vector. They perform the same float64 operations in the same order as
+// the scalar loops in process_groups (per-dimension sums over responses in order, the per-response
+// aggregate over l in order), so both give bit-identical results.
+namespace vec {
+
+/** Validity of each response (mask, finite inputs); with `sum`, sums[t] += e[i][t] over valid i. */
+template <int K>
+inline int64_t embedding_validity(const float* __restrict e, int64_t G, const uint8_t* mask, bool sum,
+                                  uint8_t* __restrict valid, double* __restrict sums) {
+  constexpr int Q = K / 2;  // float vectors per response: (a, b) of two dimensions
+  const __m128i exp_mask = _mm_set1_epi32(0x7f800000);
+  __m128d acc[K];
+  for (int t = 0; t < K; ++t) acc[t] = _mm_setzero_pd();
+  int64_t n = 0;
+  for (int64_t i = 0; i < G; ++i) {
+    const float* ei = e + i * 2 * K;
+    __m128i bad = _mm_setzero_si128();
+    for (int q = 0; q < Q; ++q) {
+      const __m128i x = _mm_and_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(ei + 4 * q)), exp_mask);
+      bad = _mm_or_si128(bad, _mm_cmpeq_epi32(x, exp_mask));
+    }
+    const bool ok = _mm_movemask_epi8(bad) == 0 && (mask == nullptr || mask[i] != 0);
+    valid[i] = ok ? 1 : 0;
+    n += ok ? 1 : 0;
+    if (ok && sum) {
+      for (int q = 0; q < Q; ++q) {
+        const __m128 x = _mm_loadu_ps(ei + 4 * q);
+        acc[2 * q] = _mm_add_pd(acc[2 * q], _mm_cvtps_pd(x));
+        acc[2 * q + 1] = _mm_add_pd(acc[2 * q + 1], _mm_cvtps_pd(_mm_movehl_ps(x, x)));
+      }
+    }
+  }
+  for (int t = 0; t < K; ++t) _mm_storeu_pd(sums + 2 * t, acc[t]);
+  return n;
+}
+
+/** Store two float64 vectors (4 values) as 4 floats. */
+inline void store4(float* dst, __m128d lo, __m128d hi) {
+  _mm_storeu_ps(dst, _mm_movelh_ps(_mm_cvtpd_ps(lo), _mm_cvtpd_ps(hi)));
+}
+
+/** Logit scores of the valid responses: v = c (a_l mean(b_l) - b_l mean(a_l)); mu[l] = sum of v. */
+template <int K>
+inline void logit_scores(const float* __restrict e, int64_t G, const uint8_t* __restrict valid,
+                         const double* __restrict means, double c, float* __restrict s, double* __restrict sdbl,
+                         double* __restrict mu) {
+  constexpr int Q = K / 2;
+  __m128d sw[K], acc[Q];  // sw[t] = (mean b_l, mean a_l) of dimension l = t
+  for (int t = 0; t < K; ++t) {
+    const __m128d m = _mm_loadu_pd(means + 2 * t);
+    sw[t] = _mm_shuffle_pd(m, m, 1);
+  }
+  for (int q = 0; q < Q; ++q) acc[q] = _mm_setzero_pd();
+  const __m128d cv = _mm_set1_pd(c);
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (int64_t i = 0; i < G; ++i) {
+    float* si = s + i * K;
+    if (!valid[i]) {
+      for (int l = 0; l < K; ++l) si[l] = nan;
+      continue;
+    }
+    const float* ei = e + i * 2 * K;
+    double* di = sdbl + i * K;
+    __m128d v[Q];
+    for (int q = 0; q < Q; ++q) {
+      const __m128 x = _mm_loadu_ps(ei + 4 * q);  // a_l, b_l, a_l+1, b_l+1 (l = 2q)
+      const __m128d p0 = _mm_mul_pd(_mm_cvtps_pd(x), sw[2 * q]);
+      const __m128d p1 = _mm_mul_pd(_mm_cvtps_pd(_mm_movehl_ps(x, x)), sw[2 * q + 1]);
+      v[q] = _mm_mul_pd(cv, _mm_sub_pd(_mm_unpacklo_pd(p0, p1), _mm_unpackhi_pd(p0, p1)));
+      _mm_storeu_pd(di + 2 * q, v[q]);
+      acc[q] = _mm_add_pd(acc[q], v[q]);
+    }
+    int q = 0;
+    for (; q + 1 < Q; q += 2) store4(si + 2 * q, v[q], v[q + 1]);
+    if (q < Q) _mm_storel_pi(reinterpret_cast<__m64*>(si + 2 * q), _mm_cvtpd_ps(v[q]));
+  }
+  for (int q = 0; q < Q; ++q) _mm_storeu_pd(mu + 2 * q, acc[q]);
+}
+
+/** ss[l] = sum over valid i of (sdbl[i][l] - mu[l])^2. */
+template <int K>
+inline void squared_deviations(const double* __restrict sdbl, int64_t G, const uint8_t* __restrict valid,
+                               const double* __restrict mu, double* __restrict ss) {
+  constexpr int Q = K / 2;
+  __m128d m[Q], acc[Q];
+  for (int q = 0; q < Q; ++q) {
+    m[q] = _mm_loadu_pd(mu + 2 * q);
+    acc[q] = _mm_setzero_pd();
+  }
+  for (int64_t i = 0; i < G; ++i) {
+    if (!valid[i]) continue;
+    const double* di = sdbl + i * K;
+    for (int q = 0; q < Q; ++q) {
+      const __m128d d = _mm_sub_pd(_mm_loadu_pd(di + 2 * q), m[q]);
+      acc[q] = _mm_add_pd(acc[q], _mm_mul_pd(d, d));
+    }
+  }
+  for (int q = 0; q < Q; ++q) _mm_storeu_pd(ss + 2 * q, acc[q]);
+}
+
+/**
+ * Per-dimension statistics from mu and ss: dimMean, dimStd, inv[l] = 1/(sigma_l + eps) or 0 when the
+ * dimension is degenerate (n >= 1 and sigma_l <= stdFloor); returns the number of degenerate dimensions.
+ */
+template <int K>
+inline int64_t dimension_stats(const double* __restrict mu, const double* __restrict ss, int64_t n,
+                               const AdvantageOptions& opt, float* __restrict dmean, float* __restrict dstd,
+                               double* __restrict inv) {
+  constexpr int Q = K / 2;
+  const __m128d den = _mm_set1_pd(static_cast<double>(opt.unbiased ? n - 1 : n));
+  const __m128d floor = _mm_set1_pd(opt.std_floor), eps = _mm_set1_pd(opt.eps), one = _mm_set1_pd(1.0);
+  __m128d m[Q], sd[Q];
+  int64_t deg = 0;
+  for (int q = 0; q < Q; ++q) {
+    m[q] = _mm_loadu_pd(mu + 2 * q);
+    sd[q] = n < 2 ? _mm_setzero_pd() : _mm_sqrt_pd(_mm_div_pd(_mm_loadu_pd(ss + 2 * q), den));
+    const __m128d degenerate = n >= 1 ? _mm_cmple_pd(sd[q], floor) : _mm_setzero_pd();
+    _mm_storeu_pd(inv + 2 * q, _mm_andnot_pd(degenerate, _mm_div_pd(one, _mm_add_pd(sd[q], eps))));
+    const int bits = _mm_movemask_pd(degenerate);
+    deg += (bits & 1) + (bits >> 1);
+  }
+  int q = 0;
+  for (; q + 1 < Q; q += 2) {
+    store4(dmean + 2 * q, m[q], m[q + 1]);
+    store4(dstd + 2 * q, sd[q], sd[q + 1]);
+  }
+  if (q < Q) {
+    _mm_storel_pi(reinterpret_cast<__m64*>(dmean + 2 * q), _mm_cvtpd_ps(m[q]));
+    _mm_storel_pi(reinterpret_cast<__m64*>(dstd + 2 * q), _mm_cvtpd_ps(sd[q]));
+  }
+  return deg;
+}
+
+/**
+ * dimAdvantages of the group (0 for invalid responses) and the per-response aggregate agg[i]:
+ * sum_l w_l A_hat_l (or sum_l w_l s_l when `scalar`), summed over l in order; 0 for invalid i.
+ * Responses go in pairs, one per vector lane of the aggregate, so its sums stay in order over l.
+ */
+template <int K>
+inline void advantages(const double* __restrict sdbl, int64_t G, const uint8_t* __restrict valid,
+                       const double* __restrict mu, const double* __restrict inv, const double* __restrict w,
+                       bool scalar, float* __restrict da, double* __restrict agg) {
+  constexpr int Q = K / 2;
+  __m128d m[Q], r[Q], wv[Q];
+  for (int q = 0; q < Q; ++q) {
+    m[q] = _mm_loadu_pd(mu + 2 * q);
+    r[q] = _mm_loadu_pd(inv + 2 * q);
+    wv[q] = _mm_loadu_pd(w + 2 * q);
+  }
+  // One response: A_hat into `a` (stored as floats), w * (A_hat or s) into `x`.
+  auto response = [&](int64_t i, __m128d* x) {
+    float* dai = da + i * K;
+    if (!valid[i]) {
+      for (int l = 0; l < K; ++l) dai[l] = 0.0f;
+      for (int q = 0; q < Q; ++q) x[q] = _mm_setzero_pd();
+      return;
+    }
+    const double* di = sdbl + i * K;
+    __m128d a[Q];
+    for (int q = 0; q < Q; ++q) {
+      const __m128d d = _mm_loadu_pd(di + 2 * q);
+      a[q] = _mm_mul_pd(_mm_sub_pd(d, m[q]), r[q]);
+      x[q] = _mm_mul_pd(wv[q], scalar ? d : a[q]);
+    }
+    int q = 0;
+    for (; q + 1 < Q; q += 2) store4(dai + 2 * q, a[q], a[q + 1]);
+    if (q < Q) _mm_storel_pi(reinterpret_cast<__m64*>(dai + 2 * q), _mm_cvtpd_ps(a[q]));
+  };
+  int64_t i = 0;
+  for (; i + 1 < G; i += 2) {
+    __m128d x0[Q], x1[Q];
+    response(i, x0);
+    response(i + 1, x1);
+    __m128d acc = _mm_setzero_pd();  // (agg[i], agg[i + 1])
+    for (int q = 0; q < Q; ++q) {
+      acc = _mm_add_pd(acc, _mm_unpacklo_pd(x0[q], x1[q]));
+      acc = _mm_add_pd(acc, _mm_unpackhi_pd(x0[q], x1[q]));
+    }
+    _mm_storeu_pd(agg + i, acc);
+  }
+  if (i < G) {
+    __m128d x0[Q];
+    response(i, x0);
+    double acc = 0.0;
+    for (int q = 0; q < Q; ++q) {
+      acc += _mm_cvtsd_f64(x0[q]);
+      acc += _mm_cvtsd_f64(_mm_unpackhi_pd(x0[q], x0[q]));
+    }
+    agg[i] = acc;
+  }
+}
+
+}  // namespace vec
+#endif
+
+/** 1 when x is NaN or ±Inf, else 0 (integer form of !is_finite, so loops over it vectorize). */
+inline uint32_t non_finite(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, sizeof u);
+  return (u & 0x7f800000u) == 0x7f800000u ? 1u : 0u;
+}
+
 /**
  * Process groups [b0, b1). K > 0 fixes k at compile time (unrolled loops); K == 0 reads it at run time.
  * kEmb: scores are computed from embeddings (and kept in float64 for the statistics, rounded to
  * float32 only when stored), else read from job.scores. Adds (degenerate, masked) counts.
- * Per group, the embeddings are read twice (validity and means, then scores) and the float64 scores
- * twice (squared deviations, then advantages), all from L1.
+ *
+ * Per group: one pass over the embeddings (validity and the sums of a and b), one pass computing the
+ * float64 scores, then two passes over those scores (squared deviations, advantages), all from L1.
+ * Every inner loop runs over the contiguous values of one response (2k embedding values or k
+ * dimensions) with no branch and no reduction across its iterations, so it vectorizes; per-dimension
+ * sums accumulate over responses in order i = 0..G-1 and the per-response aggregate sums over
+ * l = 0..k-1 in order, as on the CUDA path.
  */
 template <int K, bool kEmb>
 void process_groups(const GroupJob& job, int64_t b0, int64_t b1, Scratch& sc, GdpoState* gdpo, int64_t* deg_out,
@@ -79,47 +299,59 @@ void process_groups(const GroupJob& job, int64_t b0, int64_t b1, Scratch& sc, Gd
   const bool winrate = job.mode == kModeWinrate;
   const bool advantage = job.advantage;
   const AdvantageOptions& opt = job.options;
-  uint8_t* valid = sc.valid.data();
-  double* sdbl = sc.sdbl.data();
-  double stack[5 * kStackDims] = {};
-  double* abar = k <= kStackDims ? stack : sc.dim.data();
-  double* bbar = abar + k;
-  double* mu = bbar + k;
-  double* inv = mu + k;
-  double* w = inv + k;
+  const bool scalar = opt.normalize == kNormalizeScalar;
+  const bool per_dimension = opt.normalize == kNormalizePerDimension;
+  constexpr bool kVec = GPRL_SSE2 && K > 0 && K % 2 == 0;
+  uint8_t* __restrict valid = sc.valid.data();
+  double* __restrict sdbl = sc.sdbl.data();
+  double stack[6 * kStackDims] = {};
+  double* const dim = k <= kStackDims ? stack : sc.dim.data();
+  double* __restrict sums = dim;           // 2k: sums of the interleaved (a, b) values, then their means
+  double* __restrict mu = dim + 2 * k;     // k
+  double* __restrict ss = dim + 3 * k;     // k
+  double* __restrict inv = dim + 4 * k;    // k: 1/(sigma+eps), or 0 when degenerate
+  double* __restrict w = dim + 5 * k;      // k
+  double* __restrict agg = sc.resp.data();  // G
+  const uint8_t* const mask_all = job.mask;
+  const float* const emb_all = job.embeddings;
+  float* const scores_all = job.scores;
+  const double c_tau = job.tau;
+  const AdvantageOutputs out = job.out;
   int64_t deg = 0, masked = 0;
   const bool group_weights = job.lambdas != nullptr;
   if (advantage && !group_weights) compute_weights(job.dim_weights, nullptr, k, w);
 
   for (int64_t b = b0; b < b1; ++b) {
-    const uint8_t* mask = job.mask ? job.mask + b * G : nullptr;
-    float* s = job.scores + b * G * k;
-    const float* e = kEmb ? job.embeddings + b * G * 2 * k : nullptr;
+    const uint8_t* mask = mask_all ? mask_all + b * G : nullptr;
+    float* __restrict s = scores_all + b * G * k;
+    const float* __restrict e = kEmb ? emb_all + b * G * 2 * k : nullptr;
 
     // 1. Validity (mask and every input value finite); logit: sums of a and b over valid responses.
     int64_t n = 0;
+#if GPRL_SSE2
+    if constexpr (kVec && kEmb) {
+      n = vec::embedding_validity<K>(e, G, mask, !winrate, valid, sums);
+    } else
+#endif
     if (kEmb) {
-      for (int64_t l = 0; l < k; ++l) abar[l] = bbar[l] = 0.0;
+      for (int64_t t = 0; t < 2 * k; ++t) sums[t] = 0.0;
       for (int64_t i = 0; i < G; ++i) {
-        const float* ei = e + i * 2 * k;
-        bool fin = true;
-        for (int64_t t = 0; t < 2 * k; ++t) fin &= is_finite(ei[t]);
-        const bool ok = fin && (mask == nullptr || mask[i] != 0);
+        const float* __restrict ei = e + i * 2 * k;
+        uint32_t bad = 0;
+        for (int64_t t = 0; t < 2 * k; ++t) bad |= non_finite(ei[t]);
+        const bool ok = bad == 0 && (mask == nullptr || mask[i] != 0);
         valid[i] = ok ? 1 : 0;
         n += ok ? 1 : 0;
         if (ok && !winrate) {
-          for (int64_t l = 0; l < k; ++l) {
-            abar[l] += ei[2 * l];
-            bbar[l] += ei[2 * l + 1];
-          }
+          for (int64_t t = 0; t < 2 * k; ++t) sums[t] += static_cast<double>(ei[t]);
         }
       }
     } else {
       for (int64_t i = 0; i < G; ++i) {
-        const float* si = s + i * k;
-        bool fin = true;
-        for (int64_t l = 0; l < k; ++l) fin &= is_finite(si[l]);
-        const bool ok = fin && (mask == nullptr || mask[i] != 0);
+        const float* __restrict si = s + i * k;
+        uint32_t bad = 0;
+        for (int64_t l = 0; l < k; ++l) bad |= non_finite(si[l]);
+        const bool ok = bad == 0 && (mask == nullptr || mask[i] != 0);
         valid[i] = ok ? 1 : 0;
         n += ok ? 1 : 0;
       }
@@ -131,28 +363,33 @@ void process_groups(const GroupJob& job, int64_t b0, int64_t b1, Scratch& sc, Gd
     if (kEmb) {
       if (n < 2) {
         for (int64_t i = 0; i < G; ++i) {
+          const float v = valid[i] ? 0.0f : kNaN;
           for (int64_t l = 0; l < k; ++l) {
-            s[i * k + l] = valid[i] ? 0.0f : kNaN;
+            s[i * k + l] = v;
             sdbl[i * k + l] = 0.0;
           }
         }
       } else if (!winrate) {
+        // sums[2l] = mean(a_l), sums[2l+1] = mean(b_l).
         const double rn = 1.0 / static_cast<double>(n);
-        for (int64_t l = 0; l < k; ++l) {
-          abar[l] *= rn;
-          bbar[l] *= rn;
-        }
+        for (int64_t t = 0; t < 2 * k; ++t) sums[t] *= rn;
         const double c = static_cast<double>(n) / static_cast<double>(n - 1);
+#if GPRL_SSE2
+        if constexpr (kVec) {
+          vec::logit_scores<K>(e, G, valid, sums, c, s, sdbl, mu);
+        } else
+#endif
         for (int64_t i = 0; i < G; ++i) {
-          const float* ei = e + i * 2 * k;
-          float* si = s + i * k;
-          double* di = sdbl + i * k;
+          float* __restrict si = s + i * k;
           if (!valid[i]) {
             for (int64_t l = 0; l < k; ++l) si[l] = kNaN;
             continue;
           }
+          const float* __restrict ei = e + i * 2 * k;
+          double* __restrict di = sdbl + i * k;
           for (int64_t l = 0; l < k; ++l) {
-            const double v = c * (static_cast<double>(ei[2 * l]) * bbar[l] - static_cast<double>(ei[2 * l + 1]) * abar[l]);
+            const double v = c * (static_cast<double>(ei[2 * l]) * sums[2 * l + 1] -
+                                  static_cast<double>(ei[2 * l + 1]) * sums[2 * l]);
             di[l] = v;
             si[l] = static_cast<float>(v);
             mu[l] += v;
@@ -162,7 +399,6 @@ void process_groups(const GroupJob& job, int64_t b0, int64_t b1, Scratch& sc, Gd
         // Win rate: each unordered pair once, sigma(s_ij) to i and 1 - sigma(s_ij) = sigma(s_ji) to j.
         double* acc = sc.acc.data();
         for (int64_t t = 0; t < G * k; ++t) acc[t] = 0.0;
-        const double tau = job.tau;
         for (int64_t i = 0; i < G; ++i) {
           if (!valid[i]) continue;
           const float* ei = e + i * 2 * k;
@@ -172,7 +408,7 @@ void process_groups(const GroupJob& job, int64_t b0, int64_t b1, Scratch& sc, Gd
             for (int64_t l = 0; l < k; ++l) {
               const double sij = static_cast<double>(ei[2 * l]) * ej[2 * l + 1] -
                                  static_cast<double>(ei[2 * l + 1]) * ej[2 * l];
-              const double p = sigmoid(sij / tau);
+              const double p = sigmoid(sij / c_tau);
               acc[i * k + l] += p;
               acc[j * k + l] += 1.0 - p;
             }
@@ -180,20 +416,28 @@ void process_groups(const GroupJob& job, int64_t b0, int64_t b1, Scratch& sc, Gd
         }
         const double r = 1.0 / static_cast<double>(n - 1);
         for (int64_t i = 0; i < G; ++i) {
+          float* __restrict si = s + i * k;
+          double* __restrict di = sdbl + i * k;
+          if (!valid[i]) {
+            for (int64_t l = 0; l < k; ++l) si[l] = kNaN;
+            continue;
+          }
           for (int64_t l = 0; l < k; ++l) {
             const double v = acc[i * k + l] * r - 0.5;
-            sdbl[i * k + l] = v;
-            s[i * k + l] = valid[i] ? static_cast<float>(v) : kNaN;
-            if (valid[i]) mu[l] += v;
+            di[l] = v;
+            si[l] = static_cast<float>(v);
+            mu[l] += v;
           }
         }
       }
     } else {
       for (int64_t i = 0; i < G; ++i) {
         if (!valid[i]) continue;
+        const float* __restrict si = s + i * k;
+        double* __restrict di = sdbl + i * k;
         for (int64_t l = 0; l < k; ++l) {
-          const double v = s[i * k + l];
-          sdbl[i * k + l] = v;
+          const double v = si[l];
+          di[l] = v;
           mu[l] += v;
         }
       }
@@ -201,55 +445,80 @@ void process_groups(const GroupJob& job, int64_t b0, int64_t b1, Scratch& sc, Gd
     if (!advantage) continue;
 
     // 3. Per-dimension mean and two-pass std over the valid responses.
-    const AdvantageOutputs& out = job.out;
     if (n > 0) {
       const double rn = 1.0 / static_cast<double>(n);
       for (int64_t l = 0; l < k; ++l) mu[l] *= rn;
     }
-    double* ss = abar;  // reuse
-    for (int64_t l = 0; l < k; ++l) ss[l] = 0.0;
-    for (int64_t i = 0; i < G; ++i) {
-      if (!valid[i]) continue;
-      const double* di = sdbl + i * k;
-      for (int64_t l = 0; l < k; ++l) {
-        const double d = di[l] - mu[l];
-        ss[l] += d * d;
+#if GPRL_SSE2
+    if constexpr (kVec) {
+      vec::squared_deviations<K>(sdbl, G, valid, mu, ss);
+    } else
+#endif
+    {
+      for (int64_t l = 0; l < k; ++l) ss[l] = 0.0;
+      for (int64_t i = 0; i < G; ++i) {
+        if (!valid[i]) continue;
+        const double* __restrict di = sdbl + i * k;
+        for (int64_t l = 0; l < k; ++l) {
+          const double d = di[l] - mu[l];
+          ss[l] += d * d;
+        }
       }
     }
+    float* __restrict dmean = out.dim_mean + b * k;
+    float* __restrict dstd = out.dim_std + b * k;
+#if GPRL_SSE2
+    if constexpr (kVec) {
+      const int64_t d = vec::dimension_stats<K>(mu, ss, n, opt, dmean, dstd, inv);
+      deg += scalar ? 0 : d;
+    } else
+#endif
     for (int64_t l = 0; l < k; ++l) {
       const double sd = std_from_ss(ss[l], n, opt.unbiased);
-      out.dim_mean[b * k + l] = static_cast<float>(mu[l]);
-      out.dim_std[b * k + l] = static_cast<float>(sd);
+      dmean[l] = static_cast<float>(mu[l]);
+      dstd[l] = static_cast<float>(sd);
       const bool degenerate = n >= 1 && sd <= opt.std_floor;
       inv[l] = degenerate ? 0.0 : 1.0 / (sd + opt.eps);
-      deg += degenerate && opt.normalize != kNormalizeScalar ? 1 : 0;
+      deg += degenerate && !scalar ? 1 : 0;
     }
     if (group_weights) compute_weights(job.dim_weights, job.lambdas + b * k, k, w);
 
-    // 4. Normalized per-dimension advantages and the per-response aggregate.
-    float* da = out.dim_advantages + b * G * k;
-    double* agg = sc.resp.data();
-    const bool scalar = opt.normalize == kNormalizeScalar;
+    // 4. Normalized per-dimension advantages and the per-response aggregate (summed over l in order).
+    float* __restrict da = out.dim_advantages + b * G * k;
+#if GPRL_SSE2
+    if constexpr (kVec) {
+      vec::advantages<K>(sdbl, G, valid, mu, inv, w, scalar, da, agg);
+    } else
+#endif
     for (int64_t i = 0; i < G; ++i) {
-      float* dai = da + i * k;
+      float* __restrict dai = da + i * k;
       if (!valid[i]) {
         for (int64_t l = 0; l < k; ++l) dai[l] = 0.0f;
         agg[i] = 0.0;
         continue;
       }
-      const double* di = sdbl + i * k;
-      double acc_a = 0.0, acc_s = 0.0;
-      for (int64_t l = 0; l < k; ++l) {
-        const double ahat = (di[l] - mu[l]) * inv[l];
-        dai[l] = static_cast<float>(ahat);
-        acc_a += w[l] * ahat;
-        acc_s += w[l] * di[l];
+      const double* __restrict di = sdbl + i * k;
+      double acc = 0.0;
+      if (scalar) {
+        for (int64_t l = 0; l < k; ++l) dai[l] = static_cast<float>((di[l] - mu[l]) * inv[l]);
+        for (int64_t l = 0; l < k; ++l) acc += w[l] * di[l];
+      } else {
+        double wa[K > 0 ? K : kStackDims];
+        for (int64_t l0 = 0; l0 < k; l0 += kStackDims) {
+          const int64_t l1 = k - l0 < kStackDims ? k : l0 + kStackDims;
+          for (int64_t l = l0; l < l1; ++l) {
+            const double ahat = (di[l] - mu[l]) * inv[l];
+            dai[l] = static_cast<float>(ahat);
+            wa[l - l0] = w[l] * ahat;
+          }
+          for (int64_t l = l0; l < l1; ++l) acc += wa[l - l0];
+        }
       }
-      agg[i] = scalar ? acc_s : acc_a;
+      agg[i] = acc;
     }
 
-    float* adv = out.advantages + b * G;
-    if (opt.normalize == kNormalizePerDimension) {
+    float* __restrict adv = out.advantages + b * G;
+    if (per_dimension) {
       for (int64_t i = 0; i < G; ++i) adv[i] = valid[i] ? static_cast<float>(agg[i]) : 0.0f;
     } else if (scalar) {
       double m = 0.0;
