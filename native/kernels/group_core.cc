@@ -11,6 +11,10 @@
 #include <emmintrin.h>
 #endif
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
 #include "math_util.h"
 #include "parallel.h"
 
@@ -604,6 +608,26 @@ int64_t gdpo_finish(const GroupJob& job, GdpoState& st) {
   return degenerate ? 1 : 0;
 }
 
+/**
+ * Large outputs are usually fresh allocations that this call touches first: with 4 KiB pages the
+ * first-touch page faults cost more than the kernel itself. On Linux, ask for transparent huge pages
+ * on the 2 MiB-aligned interior of each large output array (advisory: no effect where THP is off, and
+ * every byte of the range is overwritten by the call anyway). Errors are ignored.
+ */
+void advise_huge_pages(void* p, size_t bytes) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  constexpr uintptr_t kHuge = uintptr_t{1} << 21;
+  constexpr size_t kMinBytes = size_t{8} << 20;
+  if (p == nullptr || bytes < kMinBytes) return;
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(p) + kHuge - 1) & ~(kHuge - 1);
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(p) + bytes) & ~(kHuge - 1);
+  if (end > begin) (void)madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+#else
+  (void)p;
+  (void)bytes;
+#endif
+}
+
 }  // namespace
 
 Status run_groups_cpu(const GroupJob& job, AdvantageCounts* counts) {
@@ -617,6 +641,12 @@ Status run_groups_cpu(const GroupJob& job, AdvantageCounts* counts) {
       st.prime.resize(static_cast<size_t>(B * G));
       st.gsum.resize(static_cast<size_t>(B));
       st.gcount.resize(static_cast<size_t>(B));
+    }
+    const size_t values = static_cast<size_t>(B * G * k) * sizeof(float);
+    if (job.embeddings != nullptr) advise_huge_pages(job.scores, values);
+    if (job.advantage) {
+      advise_huge_pages(job.out.dim_advantages, values);
+      advise_huge_pages(job.out.advantages, static_cast<size_t>(B * G) * sizeof(float));
     }
     const GroupFn fn = job.embeddings != nullptr ? pick<true>(k) : pick<false>(k);
     // Work per group, in values touched: embeddings and outputs, or G^2 k pairs for win rate.
