@@ -8,7 +8,7 @@
 #include <vector>
 
 #if defined(__SSE2__) || defined(_M_X64)
-#include <emmintrin.h>
+#include <immintrin.h>
 #endif
 
 #if defined(__linux__)
@@ -276,6 +276,205 @@ inline void advantages(const double* __restrict sdbl, int64_t G, const uint8_t* 
 }  // namespace vec
 #endif
 
+#if GPRL_SSE2 && defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define GPRL_AVX2_DISPATCH 1
+#else
+#define GPRL_AVX2_DISPATCH 0
+#endif
+
+#if GPRL_AVX2_DISPATCH
+// AVX2 versions of the vec passes for k a multiple of 4 (four dimensions per float64 vector),
+// compiled for AVX2 only (target attribute, no FMA: no contraction) and chosen at run time when the
+// CPU has it. Same operations in the same order as the scalar and SSE2 code: bit-identical results.
+namespace avx2 {
+
+#define GPRL_AVX2_FN __attribute__((target("avx2"))) static
+
+/** Validity and sums, as vec::embedding_validity. */
+template <int K>
+GPRL_AVX2_FN int64_t embedding_validity(const float* __restrict e, int64_t G, const uint8_t* mask, bool sum,
+                                        uint8_t* __restrict valid, double* __restrict sums) {
+  constexpr int Q = K / 2;  // 4-float chunks per response: (a, b) of two dimensions
+  const __m256i exp_mask = _mm256_set1_epi32(0x7f800000);
+  __m256d acc[Q];
+  for (int q = 0; q < Q; ++q) acc[q] = _mm256_setzero_pd();
+  int64_t n = 0;
+  for (int64_t i = 0; i < G; ++i) {
+    const float* ei = e + i * 2 * K;
+    __m256i bad = _mm256_setzero_si256();
+    for (int h = 0; h < K / 4; ++h) {
+      const __m256i x =
+          _mm256_and_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(ei + 8 * h)), exp_mask);
+      bad = _mm256_or_si256(bad, _mm256_cmpeq_epi32(x, exp_mask));
+    }
+    const bool ok = _mm256_testz_si256(bad, bad) != 0 && (mask == nullptr || mask[i] != 0);
+    valid[i] = ok ? 1 : 0;
+    n += ok ? 1 : 0;
+    if (ok && sum) {
+      for (int q = 0; q < Q; ++q) acc[q] = _mm256_add_pd(acc[q], _mm256_cvtps_pd(_mm_loadu_ps(ei + 4 * q)));
+    }
+  }
+  for (int q = 0; q < Q; ++q) _mm256_storeu_pd(sums + 4 * q, acc[q]);
+  return n;
+}
+
+/** Logit scores, as vec::logit_scores. */
+template <int K>
+GPRL_AVX2_FN void logit_scores(const float* __restrict e, int64_t G, const uint8_t* __restrict valid,
+                               const double* __restrict means, double c, float* __restrict s,
+                               double* __restrict sdbl, double* __restrict mu) {
+  constexpr int Q = K / 2, H = K / 4;
+  __m256d sw[Q], acc[H];  // sw[q] = (mean b, mean a) of dimensions 2q and 2q+1
+  for (int q = 0; q < Q; ++q) sw[q] = _mm256_permute_pd(_mm256_loadu_pd(means + 4 * q), 0x5);
+  for (int h = 0; h < H; ++h) acc[h] = _mm256_setzero_pd();
+  const __m256d cv = _mm256_set1_pd(c);
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (int64_t i = 0; i < G; ++i) {
+    float* si = s + i * K;
+    if (!valid[i]) {
+      for (int l = 0; l < K; ++l) si[l] = nan;
+      continue;
+    }
+    const float* ei = e + i * 2 * K;
+    double* di = sdbl + i * K;
+    for (int h = 0; h < H; ++h) {
+      // p0 = (a0 mb0, b0 ma0, a1 mb1, b1 ma1), p1 likewise for dimensions 2, 3 (relative to 4h).
+      const __m256d p0 = _mm256_mul_pd(_mm256_cvtps_pd(_mm_loadu_ps(ei + 8 * h)), sw[2 * h]);
+      const __m256d p1 = _mm256_mul_pd(_mm256_cvtps_pd(_mm_loadu_ps(ei + 8 * h + 4)), sw[2 * h + 1]);
+      // unpack gives dimensions in order (0, 2, 1, 3); the permute restores (0, 1, 2, 3).
+      const __m256d d = _mm256_sub_pd(_mm256_unpacklo_pd(p0, p1), _mm256_unpackhi_pd(p0, p1));
+      const __m256d v = _mm256_mul_pd(cv, _mm256_permute4x64_pd(d, 0xD8));
+      _mm256_storeu_pd(di + 4 * h, v);
+      _mm_storeu_ps(si + 4 * h, _mm256_cvtpd_ps(v));
+      acc[h] = _mm256_add_pd(acc[h], v);
+    }
+  }
+  for (int h = 0; h < H; ++h) _mm256_storeu_pd(mu + 4 * h, acc[h]);
+}
+
+/** Squared deviations, as vec::squared_deviations. */
+template <int K>
+GPRL_AVX2_FN void squared_deviations(const double* __restrict sdbl, int64_t G, const uint8_t* __restrict valid,
+                                     const double* __restrict mu, double* __restrict ss) {
+  constexpr int H = K / 4;
+  __m256d m[H], acc[H];
+  for (int h = 0; h < H; ++h) {
+    m[h] = _mm256_loadu_pd(mu + 4 * h);
+    acc[h] = _mm256_setzero_pd();
+  }
+  for (int64_t i = 0; i < G; ++i) {
+    if (!valid[i]) continue;
+    const double* di = sdbl + i * K;
+    for (int h = 0; h < H; ++h) {
+      const __m256d d = _mm256_sub_pd(_mm256_loadu_pd(di + 4 * h), m[h]);
+      acc[h] = _mm256_add_pd(acc[h], _mm256_mul_pd(d, d));
+    }
+  }
+  for (int h = 0; h < H; ++h) _mm256_storeu_pd(ss + 4 * h, acc[h]);
+}
+
+/** Per-dimension statistics, as vec::dimension_stats. */
+template <int K>
+GPRL_AVX2_FN int64_t dimension_stats(const double* __restrict mu, const double* __restrict ss, int64_t n,
+                                     const AdvantageOptions& opt, float* __restrict dmean, float* __restrict dstd,
+                                     double* __restrict inv) {
+  constexpr int H = K / 4;
+  const __m256d den = _mm256_set1_pd(static_cast<double>(opt.unbiased ? n - 1 : n));
+  const __m256d floor = _mm256_set1_pd(opt.std_floor), eps = _mm256_set1_pd(opt.eps), one = _mm256_set1_pd(1.0);
+  int64_t deg = 0;
+  for (int h = 0; h < H; ++h) {
+    const __m256d sd = n < 2 ? _mm256_setzero_pd() : _mm256_sqrt_pd(_mm256_div_pd(_mm256_loadu_pd(ss + 4 * h), den));
+    const __m256d degenerate = n >= 1 ? _mm256_cmp_pd(sd, floor, _CMP_LE_OQ) : _mm256_setzero_pd();
+    _mm256_storeu_pd(inv + 4 * h, _mm256_andnot_pd(degenerate, _mm256_div_pd(one, _mm256_add_pd(sd, eps))));
+    deg += __builtin_popcount(static_cast<unsigned>(_mm256_movemask_pd(degenerate)));
+    _mm_storeu_ps(dmean + 4 * h, _mm256_cvtpd_ps(_mm256_loadu_pd(mu + 4 * h)));
+    _mm_storeu_ps(dstd + 4 * h, _mm256_cvtpd_ps(sd));
+  }
+  return deg;
+}
+
+/** One response of advantages(): A_hat stored as floats, w * (A_hat or s) into x (0 when invalid). */
+template <int K>
+__attribute__((target("avx2"), always_inline)) inline void advantage_row(
+    const double* __restrict sdbl, const uint8_t* __restrict valid, const __m256d* m, const __m256d* r,
+    const __m256d* wv, bool scalar, float* __restrict da, int64_t i, __m256d* x) {
+  constexpr int H = K / 4;
+  float* dai = da + i * K;
+  if (!valid[i]) {
+    for (int h = 0; h < H; ++h) {
+      _mm_storeu_ps(dai + 4 * h, _mm_setzero_ps());
+      x[h] = _mm256_setzero_pd();
+    }
+    return;
+  }
+  const double* di = sdbl + i * K;
+  for (int h = 0; h < H; ++h) {
+    const __m256d d = _mm256_loadu_pd(di + 4 * h);
+    const __m256d a = _mm256_mul_pd(_mm256_sub_pd(d, m[h]), r[h]);
+    _mm_storeu_ps(dai + 4 * h, _mm256_cvtpd_ps(a));
+    x[h] = _mm256_mul_pd(wv[h], scalar ? d : a);
+  }
+}
+
+/**
+ * Advantages and aggregate, as vec::advantages. Responses go in fours: a 4x4 transpose puts one
+ * response per lane, so each aggregate still sums over l in order.
+ */
+template <int K>
+GPRL_AVX2_FN void advantages(const double* __restrict sdbl, int64_t G, const uint8_t* __restrict valid,
+                             const double* __restrict mu, const double* __restrict inv, const double* __restrict w,
+                             bool scalar, float* __restrict da, double* __restrict agg) {
+  constexpr int H = K / 4;
+  __m256d m[H], r[H], wv[H];
+  for (int h = 0; h < H; ++h) {
+    m[h] = _mm256_loadu_pd(mu + 4 * h);
+    r[h] = _mm256_loadu_pd(inv + 4 * h);
+    wv[h] = _mm256_loadu_pd(w + 4 * h);
+  }
+  int64_t i = 0;
+  for (; i + 3 < G; i += 4) {
+    __m256d x0[H], x1[H], x2[H], x3[H];
+    advantage_row<K>(sdbl, valid, m, r, wv, scalar, da, i, x0);
+    advantage_row<K>(sdbl, valid, m, r, wv, scalar, da, i + 1, x1);
+    advantage_row<K>(sdbl, valid, m, r, wv, scalar, da, i + 2, x2);
+    advantage_row<K>(sdbl, valid, m, r, wv, scalar, da, i + 3, x3);
+    __m256d acc = _mm256_setzero_pd();  // agg[i .. i+3]
+    for (int h = 0; h < H; ++h) {
+      const __m256d t0 = _mm256_unpacklo_pd(x0[h], x1[h]), t1 = _mm256_unpackhi_pd(x0[h], x1[h]);
+      const __m256d t2 = _mm256_unpacklo_pd(x2[h], x3[h]), t3 = _mm256_unpackhi_pd(x2[h], x3[h]);
+      acc = _mm256_add_pd(acc, _mm256_permute2f128_pd(t0, t2, 0x20));
+      acc = _mm256_add_pd(acc, _mm256_permute2f128_pd(t1, t3, 0x20));
+      acc = _mm256_add_pd(acc, _mm256_permute2f128_pd(t0, t2, 0x31));
+      acc = _mm256_add_pd(acc, _mm256_permute2f128_pd(t1, t3, 0x31));
+    }
+    _mm256_storeu_pd(agg + i, acc);
+  }
+  for (; i < G; ++i) {
+    __m256d x0[H];
+    advantage_row<K>(sdbl, valid, m, r, wv, scalar, da, i, x0);
+    alignas(32) double t[K];
+    for (int h = 0; h < H; ++h) _mm256_store_pd(t + 4 * h, x0[h]);
+    double acc = 0.0;
+    for (int l = 0; l < K; ++l) acc += t[l];
+    agg[i] = acc;
+  }
+}
+
+#undef GPRL_AVX2_FN
+
+}  // namespace avx2
+
+/** True when the CPU runs AVX2 (checked once). */
+inline bool cpu_has_avx2() {
+  static const bool has = __builtin_cpu_supports("avx2") != 0;
+  return has;
+}
+#endif
+
+#if GPRL_SSE2 && !GPRL_AVX2_DISPATCH
+namespace avx2 = vec;  // never selected (kAvx2 is false), keeps the dispatching code compiling
+#endif
+
 /** 1 when x is NaN or ±Inf, else 0 (integer form of !is_finite, so loops over it vectorize). */
 inline uint32_t non_finite(float x) {
   uint32_t u;
@@ -295,7 +494,7 @@ inline uint32_t non_finite(float x) {
  * sums accumulate over responses in order i = 0..G-1 and the per-response aggregate sums over
  * l = 0..k-1 in order, as on the CUDA path.
  */
-template <int K, bool kEmb>
+template <int K, bool kEmb, bool kAvx2>
 void process_groups(const GroupJob& job, int64_t b0, int64_t b1, Scratch& sc, GdpoState* gdpo, int64_t* deg_out,
                     int64_t* masked_out) {
   const int64_t G = job.shape.group_size;
@@ -334,7 +533,11 @@ void process_groups(const GroupJob& job, int64_t b0, int64_t b1, Scratch& sc, Gd
     int64_t n = 0;
 #if GPRL_SSE2
     if constexpr (kVec && kEmb) {
-      n = vec::embedding_validity<K>(e, G, mask, !winrate, valid, sums);
+      if constexpr (kAvx2) {
+        n = avx2::embedding_validity<K>(e, G, mask, !winrate, valid, sums);
+      } else {
+        n = vec::embedding_validity<K>(e, G, mask, !winrate, valid, sums);
+      }
     } else
 #endif
     if (kEmb) {
@@ -380,7 +583,11 @@ void process_groups(const GroupJob& job, int64_t b0, int64_t b1, Scratch& sc, Gd
         const double c = static_cast<double>(n) / static_cast<double>(n - 1);
 #if GPRL_SSE2
         if constexpr (kVec) {
-          vec::logit_scores<K>(e, G, valid, sums, c, s, sdbl, mu);
+          if constexpr (kAvx2) {
+            avx2::logit_scores<K>(e, G, valid, sums, c, s, sdbl, mu);
+          } else {
+            vec::logit_scores<K>(e, G, valid, sums, c, s, sdbl, mu);
+          }
         } else
 #endif
         for (int64_t i = 0; i < G; ++i) {
@@ -455,7 +662,11 @@ void process_groups(const GroupJob& job, int64_t b0, int64_t b1, Scratch& sc, Gd
     }
 #if GPRL_SSE2
     if constexpr (kVec) {
-      vec::squared_deviations<K>(sdbl, G, valid, mu, ss);
+      if constexpr (kAvx2) {
+        avx2::squared_deviations<K>(sdbl, G, valid, mu, ss);
+      } else {
+        vec::squared_deviations<K>(sdbl, G, valid, mu, ss);
+      }
     } else
 #endif
     {
@@ -473,7 +684,12 @@ void process_groups(const GroupJob& job, int64_t b0, int64_t b1, Scratch& sc, Gd
     float* __restrict dstd = out.dim_std + b * k;
 #if GPRL_SSE2
     if constexpr (kVec) {
-      const int64_t d = vec::dimension_stats<K>(mu, ss, n, opt, dmean, dstd, inv);
+      int64_t d;
+      if constexpr (kAvx2) {
+        d = avx2::dimension_stats<K>(mu, ss, n, opt, dmean, dstd, inv);
+      } else {
+        d = vec::dimension_stats<K>(mu, ss, n, opt, dmean, dstd, inv);
+      }
       deg += scalar ? 0 : d;
     } else
 #endif
@@ -491,7 +707,11 @@ void process_groups(const GroupJob& job, int64_t b0, int64_t b1, Scratch& sc, Gd
     float* __restrict da = out.dim_advantages + b * G * k;
 #if GPRL_SSE2
     if constexpr (kVec) {
-      vec::advantages<K>(sdbl, G, valid, mu, inv, w, scalar, da, agg);
+      if constexpr (kAvx2) {
+        avx2::advantages<K>(sdbl, G, valid, mu, inv, w, scalar, da, agg);
+      } else {
+        vec::advantages<K>(sdbl, G, valid, mu, inv, w, scalar, da, agg);
+      }
     } else
 #endif
     for (int64_t i = 0; i < G; ++i) {
@@ -559,14 +779,24 @@ using GroupFn = void (*)(const GroupJob&, int64_t, int64_t, Scratch&, GdpoState*
 
 template <bool kEmb>
 GroupFn pick(int64_t k) {
+#if GPRL_AVX2_DISPATCH
+  if (cpu_has_avx2()) {
+    switch (k) {
+      case 4: return &process_groups<4, kEmb, true>;
+      case 8: return &process_groups<8, kEmb, true>;
+      case 16: return &process_groups<16, kEmb, true>;
+      default: break;
+    }
+  }
+#endif
   switch (k) {
-    case 1: return &process_groups<1, kEmb>;
-    case 2: return &process_groups<2, kEmb>;
-    case 3: return &process_groups<3, kEmb>;
-    case 4: return &process_groups<4, kEmb>;
-    case 8: return &process_groups<8, kEmb>;
-    case 16: return &process_groups<16, kEmb>;
-    default: return &process_groups<0, kEmb>;
+    case 1: return &process_groups<1, kEmb, false>;
+    case 2: return &process_groups<2, kEmb, false>;
+    case 3: return &process_groups<3, kEmb, false>;
+    case 4: return &process_groups<4, kEmb, false>;
+    case 8: return &process_groups<8, kEmb, false>;
+    case 16: return &process_groups<16, kEmb, false>;
+    default: return &process_groups<0, kEmb, false>;
   }
 }
 

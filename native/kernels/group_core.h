@@ -7,6 +7,12 @@
 // between the two halves (rounded to float32 only for the `scores` output), like the TypeScript path;
 // chaining group_scores -> group_advantages normalizes the stored float32 scores instead, so the two
 // agree to float32 rounding and always agree on validity (invalid scores are NaN).
+//
+// C++ path (group_core.cc): for k = 2, 4, 8 and 16 the per-group passes run on float64 vectors (SSE2,
+// the x86-64 baseline; AVX2 for k = 4, 8, 16 when the CPU has it, chosen at run time, no FMA). They
+// perform the same float64 operations in the same order as the scalar code (per-dimension sums over
+// responses in order, the aggregate over l in order, as on the CUDA path), so every variant gives
+// bit-identical results. Large fresh output arrays get a transparent-huge-page hint on Linux.
 #pragma once
 
 #include "common.h"
