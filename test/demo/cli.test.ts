@@ -94,3 +94,23 @@ describe('ProgressBar', () => {
     expect(out.at(-1)).toBe('\n');
   });
 });
+
+describe('gprl as an installed program', () => {
+  it('runs when started through a symlink, as node_modules/.bin/gprl is', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { mkdtempSync, symlinkSync, rmSync } = await import('node:fs');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const { fileURLToPath } = await import('node:url');
+    const entry = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'gprl-bin-'));
+    try {
+      const link = path.join(dir, 'gprl.ts');
+      symlinkSync(entry, link);
+      const out = execFileSync(process.execPath, ['--import', 'tsx', link, '--version'], { encoding: 'utf8' });
+      expect(out.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
