@@ -504,7 +504,7 @@ void process_groups(const GroupJob& job, int64_t b0, int64_t b1, Scratch& sc, Gd
   const AdvantageOptions& opt = job.options;
   const bool scalar = opt.normalize == kNormalizeScalar;
   const bool per_dimension = opt.normalize == kNormalizePerDimension;
-  constexpr bool kVec = GPRL_SSE2 && K > 0 && K % 2 == 0;
+  [[maybe_unused]] constexpr bool kVec = GPRL_SSE2 && K > 0 && K % 2 == 0;
   uint8_t* __restrict valid = sc.valid.data();
   double* __restrict sdbl = sc.sdbl.data();
   double stack[6 * kStackDims] = {};
