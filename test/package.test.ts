@@ -116,5 +116,11 @@ describe('npm package', () => {
     const want = referenceAdvantages(emb, G, k, 1e-4);
     expect(out.advantages).toHaveLength(want.length);
     out.advantages.forEach((a, i) => expect(Math.abs(a - want[i]!)).toBeLessThanOrEqual(1e-5 + 1e-5 * Math.abs(want[i]!)));
+
+    // The installed program, started through its node_modules/.bin symlink as npx does.
+    const gprlBin = path.join(project, 'node_modules', '.bin', 'gprl');
+    expect(fs.lstatSync(gprlBin).isSymbolicLink()).toBe(true);
+    const info = run(path.join(bin, 'node'), [gprlBin, 'info'], project, env);
+    expect(info).toMatch(/Kernels:\s+(cuda, )?cpu, js \(auto = (cuda|cpu)\)/);
   });
 });
