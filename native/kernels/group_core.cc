@@ -58,6 +58,9 @@ struct GdpoState {
   std::vector<int64_t> gcount;  // [B] valid responses
 };
 
+/** Work (values touched) per dynamically claimed chunk of groups: a few hundred microseconds. */
+constexpr size_t kChunkWork = size_t{1} << 18;
+
 /** Dimensions handled with stack buffers (larger k falls back to per-chunk scratch). */
 constexpr int64_t kStackDims = 64;
 
@@ -882,7 +885,10 @@ Status run_groups_cpu(const GroupJob& job, AdvantageCounts* counts) {
     // Work per group, in values touched: embeddings and outputs, or G^2 k pairs for win rate.
     const size_t per_group = static_cast<size_t>(G * k * (winrate ? G : 6));
     std::atomic<int64_t> deg{0}, masked{0};
-    parallel_for(static_cast<size_t>(B), per_group, [&](size_t b0, size_t b1) {
+    // Chunks of about kChunkWork values, claimed dynamically: per-group results and integer counts do
+    // not depend on the chunking.
+    const size_t grain = per_group >= kChunkWork ? 1 : kChunkWork / per_group;
+    parallel_for_dynamic(static_cast<size_t>(B), per_group, grain, [&](size_t b0, size_t b1) {
       Scratch sc(G, k, winrate);
       int64_t d = 0, m = 0;
       fn(job, static_cast<int64_t>(b0), static_cast<int64_t>(b1), sc, gdpo ? &st : nullptr, &d, &m);
