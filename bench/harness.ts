@@ -100,7 +100,7 @@ export interface BenchContext extends BenchOptions {
 export interface BenchRow {
   /** Bench stem, e.g. `gprlAdvantages`. */
   name: string;
-  /** Contender: `js`, `cpu`, `cuda`, `cpu-1t`, `cpu-direct`, `tfjs-cpu`, `tfjs-wasm`, ... */
+  /** Contender: `js`, `cpu`, `cuda`, `cpu-1t`, `js-out`, `cpu-out`, `tfjs-cpu`, `tfjs-wasm`, ... */
   backend: string;
   /** Shape label (`small`, `medium`, `large`) or free text. */
   shape: string;
