@@ -21,6 +21,20 @@ describe('backend selection', () => {
     for (const b of info.available) expect(gprlAdvantages(emb, shape, { backend: b }).backend).toBe(b);
   });
 
+  it('loads the addon named by GPRL_ADDON_PATH when set (CI runs this suite against each build)', async () => {
+    const explicit = process.env.GPRL_ADDON_PATH;
+    const info = backendInfo();
+    if (process.env.GPRL_DISABLE_NATIVE === '1') {
+      expect(info.available).toEqual(['js']);
+      expect(info.addonError).toMatch(/GPRL_DISABLE_NATIVE/);
+      return;
+    }
+    if (!explicit) return;
+    const path = await import('node:path');
+    expect(info.build?.path).toBe(path.resolve(explicit));
+    expect(info.available).toContain('cpu');
+  });
+
   it('requesting an unavailable backend throws an Error that says why', () => {
     const info = backendInfo();
     if (info.available.includes('cuda')) return; // Nothing to check on a machine with a working GPU.
