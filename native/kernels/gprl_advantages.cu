@@ -20,23 +20,9 @@ namespace gprl {
 Status gprl_advantages_cuda(const GprlAdvantagesParams& p, const float* embeddings, const AdvantageInputs& in,
                             float* scores, const AdvantageOutputs& out, AdvantageCounts* counts,
                             const CudaLaunch& launch) {
-  Status st = detail::check_shape("gprl_advantages", p.shape);
-  if (st.ok) st = check_score_params("gprl_advantages", p.mode, p.tau);
-  if (st.ok) st = check_advantage_options("gprl_advantages", p.options);
-  if (!st.ok) return st;
   detail::GroupJob job;
-  job.shape = p.shape;
-  job.mask = in.mask;
-  job.embeddings = embeddings;
-  job.mode = p.mode;
-  job.tau = p.tau;
-  job.scores = scores;
-  job.advantage = true;
-  job.lambdas = in.lambdas;
-  job.dim_weights = in.dim_weights;
-  job.options = p.options;
-  job.out = out;
-  return detail::run_groups_cuda("gprl_advantages", job, counts, launch);
+  Status st = detail::gprl_advantages_job(p, embeddings, in, scores, out, &job);
+  return st.ok ? detail::run_groups_cuda("gprl_advantages", job, counts, launch) : st;
 }
 
 }  // namespace gprl

@@ -14,6 +14,13 @@ struct GprlAdvantagesParams {
   AdvantageOptions options;
 };
 
+namespace detail {
+struct GroupJob;
+/** Checks the arguments and describes the call as a per-group job (shared by the C++ and CUDA paths). */
+Status gprl_advantages_job(const GprlAdvantagesParams& p, const float* embeddings, const AdvantageInputs& in,
+                           float* scores, const AdvantageOutputs& out, GroupJob* job);
+}  // namespace detail
+
 /** C++ path. `embeddings` [B][G][2k]; `scores` [B][G][k] is an output; counts may be null. */
 Status gprl_advantages_cpu(const GprlAdvantagesParams& p, const float* embeddings, const AdvantageInputs& in,
                            float* scores, const AdvantageOutputs& out, AdvantageCounts* counts);

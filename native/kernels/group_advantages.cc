@@ -16,21 +16,27 @@ Status check_advantage_options(const char* kernel, const AdvantageOptions& o) {
   return Status::Ok();
 }
 
-Status group_advantages_cpu(const Shape& shape, const AdvantageOptions& options, const float* scores,
-                            const AdvantageInputs& in, const AdvantageOutputs& out, AdvantageCounts* counts) {
-  Status st = detail::check_shape("group_advantages", shape);
+Status detail::group_advantages_job(const Shape& shape, const AdvantageOptions& options, const float* scores,
+                                    const AdvantageInputs& in, const AdvantageOutputs& out, GroupJob* job) {
+  Status st = check_shape("group_advantages", shape);
   if (st.ok) st = check_advantage_options("group_advantages", options);
   if (!st.ok) return st;
+  job->shape = shape;
+  job->mask = in.mask;
+  job->scores = const_cast<float*>(scores);  // read-only: the scores stage is off (no embeddings)
+  job->advantage = true;
+  job->lambdas = in.lambdas;
+  job->dim_weights = in.dim_weights;
+  job->options = options;
+  job->out = out;
+  return st;
+}
+
+Status group_advantages_cpu(const Shape& shape, const AdvantageOptions& options, const float* scores,
+                            const AdvantageInputs& in, const AdvantageOutputs& out, AdvantageCounts* counts) {
   detail::GroupJob job;
-  job.shape = shape;
-  job.mask = in.mask;
-  job.scores = const_cast<float*>(scores);  // read-only: the scores stage is off (no embeddings)
-  job.advantage = true;
-  job.lambdas = in.lambdas;
-  job.dim_weights = in.dim_weights;
-  job.options = options;
-  job.out = out;
-  return detail::run_groups_cpu(job, counts);
+  Status st = detail::group_advantages_job(shape, options, scores, in, out, &job);
+  return st.ok ? detail::run_groups_cpu(job, counts) : st;
 }
 
 #ifndef GPRL_WITH_CUDA

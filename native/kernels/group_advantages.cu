@@ -18,19 +18,9 @@ namespace gprl {
 Status group_advantages_cuda(const Shape& shape, const AdvantageOptions& options, const float* scores,
                              const AdvantageInputs& in, const AdvantageOutputs& out, AdvantageCounts* counts,
                              const CudaLaunch& launch) {
-  Status st = detail::check_shape("group_advantages", shape);
-  if (st.ok) st = check_advantage_options("group_advantages", options);
-  if (!st.ok) return st;
-  detail::GroupJob job;
-  job.shape = shape;
-  job.mask = in.mask;
-  job.scores = const_cast<float*>(scores);  // uploaded, never written back
-  job.advantage = true;
-  job.lambdas = in.lambdas;
-  job.dim_weights = in.dim_weights;
-  job.options = options;
-  job.out = out;
-  return detail::run_groups_cuda("group_advantages", job, counts, launch);
+  detail::GroupJob job;  // the scores are uploaded, never written back
+  Status st = detail::group_advantages_job(shape, options, scores, in, out, &job);
+  return st.ok ? detail::run_groups_cuda("group_advantages", job, counts, launch) : st;
 }
 
 }  // namespace gprl

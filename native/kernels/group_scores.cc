@@ -12,18 +12,24 @@ Status check_score_params(const char* kernel, int mode, double tau) {
   return Status::Ok();
 }
 
-Status group_scores_cpu(const GroupScoresParams& p, const float* embeddings, const uint8_t* mask, float* out) {
-  Status st = detail::check_shape("group_scores", p.shape);
+Status detail::group_scores_job(const GroupScoresParams& p, const float* embeddings, const uint8_t* mask, float* out,
+                                GroupJob* job) {
+  Status st = check_shape("group_scores", p.shape);
   if (st.ok) st = check_score_params("group_scores", p.mode, p.tau);
   if (!st.ok) return st;
+  job->shape = p.shape;
+  job->mask = mask;
+  job->embeddings = embeddings;
+  job->mode = p.mode;
+  job->tau = p.tau;
+  job->scores = out;
+  return st;
+}
+
+Status group_scores_cpu(const GroupScoresParams& p, const float* embeddings, const uint8_t* mask, float* out) {
   detail::GroupJob job;
-  job.shape = p.shape;
-  job.mask = mask;
-  job.embeddings = embeddings;
-  job.mode = p.mode;
-  job.tau = p.tau;
-  job.scores = out;
-  return detail::run_groups_cpu(job, nullptr);
+  Status st = detail::group_scores_job(p, embeddings, mask, out, &job);
+  return st.ok ? detail::run_groups_cpu(job, nullptr) : st;
 }
 
 #ifndef GPRL_WITH_CUDA

@@ -14,17 +14,9 @@ namespace gprl {
 
 Status group_scores_cuda(const GroupScoresParams& p, const float* embeddings, const uint8_t* mask, float* out,
                          const CudaLaunch& launch) {
-  Status st = detail::check_shape("group_scores", p.shape);
-  if (st.ok) st = check_score_params("group_scores", p.mode, p.tau);
-  if (!st.ok) return st;
   detail::GroupJob job;
-  job.shape = p.shape;
-  job.mask = mask;
-  job.embeddings = embeddings;
-  job.mode = p.mode;
-  job.tau = p.tau;
-  job.scores = out;
-  return detail::run_groups_cuda("group_scores", job, nullptr, launch);
+  Status st = detail::group_scores_job(p, embeddings, mask, out, &job);
+  return st.ok ? detail::run_groups_cuda("group_scores", job, nullptr, launch) : st;
 }
 
 }  // namespace gprl

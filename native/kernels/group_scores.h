@@ -16,6 +16,13 @@ struct GroupScoresParams {
 Status check_score_params(const char* kernel, int mode, double tau);
 
 /** C++ path. `mask` may be null (all valid); `out` has B*G*k entries. */
+namespace detail {
+struct GroupJob;
+/** Checks the arguments and describes the call as a per-group job (shared by the C++ and CUDA paths). */
+Status group_scores_job(const GroupScoresParams& p, const float* embeddings, const uint8_t* mask, float* out,
+                        GroupJob* job);
+}  // namespace detail
+
 Status group_scores_cpu(const GroupScoresParams& p, const float* embeddings, const uint8_t* mask, float* out);
 
 /** CUDA path (host pointers; copies to and from the device). */
