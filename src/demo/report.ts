@@ -315,6 +315,11 @@ function smooth(points: [number, number][], w: number): [number, number][] {
   });
 }
 
+/** Methods drawn dashed: the variants of GPRL + monitor (without it, and with twice the steps). */
+function isDashed(id: MethodId): boolean {
+  return id === 'gprl-nomon' || id === 'gprl-2x';
+}
+
 function methodColor(methods: MethodSpec[], id: MethodId): string {
   return PALETTE[methods.findIndex((m) => m.id === id) % PALETTE.length]!;
 }
@@ -337,56 +342,50 @@ export function buildCharts(result: DemoResult): { id: string; spec: ChartSpec; 
         color: methodColor(result.methods, m.id),
         points: meanBy(byMethod(m.id), (r) => r.winRate),
         band: bandBy(byMethod(m.id), (r) => r.winRate),
-        dashed: m.id === 'gprl-nomon' || m.id === 'gprl-2x',
+        dashed: isDashed(m.id),
       })),
     },
   });
   const w = Math.max(1, Math.round(result.config.steps / 20));
-  charts.push({
-    id: 'length',
-    caption: `Mean response length (words) of the training samples, moving average over ${w} steps; ${n > 1 ? `mean over ${n} seeds` : 'one seed'}.`,
-    spec: {
-      title: 'Response length during training',
-      xLabel: 'training step',
-      yLabel: 'mean length (words)',
-      series: result.methods.map((m) => ({
-        name: m.label,
-        color: methodColor(result.methods, m.id),
-        points: smooth(meanBy(byMethod(m.id).filter((r) => r.step > 0), (r) => r.gold.length), w),
-        dashed: m.id === 'gprl-nomon' || m.id === 'gprl-2x',
-      })),
-    },
-  });
-  charts.push({
-    id: 'pet',
-    caption: `Share of the annotators' pet token \`truly\` in the training samples (moving average over ${w} steps).`,
-    spec: {
-      title: "Pet-token share during training",
-      xLabel: 'training step',
-      yLabel: "share of 'truly'",
-      series: result.methods.map((m) => ({
-        name: m.label,
-        color: methodColor(result.methods, m.id),
-        points: smooth(meanBy(byMethod(m.id).filter((r) => r.step > 0), (r) => r.gold.petShare), w),
-        dashed: m.id === 'gprl-nomon' || m.id === 'gprl-2x',
-      })),
-    },
-  });
-  charts.push({
-    id: 'gold-quality',
-    caption: `Gold quality (the hidden weighted score, 0–1) of the training samples (moving average over ${w} steps).`,
-    spec: {
-      title: 'Gold quality of the training samples',
-      xLabel: 'training step',
-      yLabel: 'gold quality',
-      series: result.methods.map((m) => ({
-        name: m.label,
-        color: methodColor(result.methods, m.id),
-        points: smooth(meanBy(byMethod(m.id).filter((r) => r.step > 0), (r) => r.gold.quality), w),
-        dashed: m.id === 'gprl-nomon' || m.id === 'gprl-2x',
-      })),
-    },
-  });
+  // Charts of a gold statistic of the training samples, per method, as a moving average.
+  const sampleChart = (id: string, caption: string, title: string, yLabel: string, value: (r: StepRecord) => number): void => {
+    charts.push({
+      id,
+      caption,
+      spec: {
+        title,
+        xLabel: 'training step',
+        yLabel,
+        series: result.methods.map((m) => ({
+          name: m.label,
+          color: methodColor(result.methods, m.id),
+          points: smooth(meanBy(byMethod(m.id).filter((r) => r.step > 0), value), w),
+          dashed: isDashed(m.id),
+        })),
+      },
+    });
+  };
+  sampleChart(
+    'length',
+    `Mean response length (words) of the training samples, moving average over ${w} steps; ${n > 1 ? `mean over ${n} seeds` : 'one seed'}.`,
+    'Response length during training',
+    'mean length (words)',
+    (r) => r.gold.length,
+  );
+  sampleChart(
+    'pet',
+    `Share of the annotators' pet token \`truly\` in the training samples (moving average over ${w} steps).`,
+    'Pet-token share during training',
+    "share of 'truly'",
+    (r) => r.gold.petShare,
+  );
+  sampleChart(
+    'gold-quality',
+    `Gold quality (the hidden weighted score, 0–1) of the training samples (moving average over ${w} steps).`,
+    'Gold quality of the training samples',
+    'gold quality',
+    (r) => r.gold.quality,
+  );
   const mon = result.methods.find((m) => m.id === 'gprl') ?? result.methods.find((m) => m.drift);
   if (mon) {
     const recs = byMethod(mon.id).filter((r) => r.step > 0);
