@@ -12,7 +12,7 @@
  * (`cpuUsPerStep`); relate them to the time of one policy update at the same B, G.
  */
 import { compare, completeContext, isMain, runStandalone, type BenchContext, type BenchRow, type Contender } from './harness.js';
-import { DriftMonitor, type DriftStepInput } from '../src/trainer/driftMonitor.js';
+import { DriftMonitor, type DriftStepInput } from '../src/monitor/driftMonitor.js';
 import { Rng } from '../src/random.js';
 import type { GroupShape } from '../src/types.js';
 

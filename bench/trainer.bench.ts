@@ -22,7 +22,7 @@ import { GruPolicy } from '../src/policy/gruPolicy.js';
 import { GPRLTrainer, type VerifierFn } from '../src/trainer/trainer.js';
 import type { GPRLTrainerConfig } from '../src/trainer/config.js';
 import { gprlAdvantages } from '../src/kernels/gprlAdvantages.js';
-import { DriftMonitor } from '../src/trainer/driftMonitor.js';
+import { DriftMonitor } from '../src/monitor/driftMonitor.js';
 
 const STEM = 'trainer';
 const V = 32, H = 64, B = 8, G = 8, T = 16, K = 4;

@@ -19,7 +19,7 @@ export {
   type KlEstimator,
   type LossAggregation,
 } from './kernels/policyLoss.js';
-export { DriftMonitor, DRIFT_EVENT_KINDS, SECONDARY_DETECTORS, flooredKl, projectMeanOne } from './trainer/driftMonitor.js';
+export { DriftMonitor, DRIFT_EVENT_KINDS, SECONDARY_DETECTORS, flooredKl, projectMeanOne } from './monitor/driftMonitor.js';
 export type {
   DriftMonitorOptions,
   ResolvedDriftMonitorOptions,
@@ -29,9 +29,9 @@ export type {
   DriftDecision,
   DriftMonitorState,
   SecondaryDetector,
-} from './trainer/driftMonitor.js';
-export { AdaptiveKlController } from './trainer/adaptiveKl.js';
-export type { AdaptiveKlOptions, AdaptiveKlState } from './trainer/adaptiveKl.js';
+} from './monitor/driftMonitor.js';
+export { AdaptiveKlController } from './monitor/adaptiveKl.js';
+export type { AdaptiveKlOptions, AdaptiveKlState } from './monitor/adaptiveKl.js';
 export * from './gpm/index.js';
 export { GPRLTrainer, scalarRewardAdvantages } from './trainer/trainer.js';
 export type { GPRLTrainerOptions, ResumeOptions, Rollout, VerifierResult, VerifierModel, VerifierFn, RewardFn, PromptSource } from './trainer/trainer.js';

@@ -75,6 +75,8 @@ export interface TrainOptions {
   validationSplit?: number;
   /** Explicit validation pairs. Defaults to none. */
   validationPairs?: readonly PreferencePair[];
+  /** L2 penalty coefficient (≥ 0): the loss gains `weightDecay/2 · Σ w²` over every trainable weight of the model (encoder and head). Defaults to `0`. */
+  weightDecay?: number;
   /** Stop after this many epochs without a validation-loss improvement larger than `minDelta`; needs validation pairs. Defaults to no early stopping. */
   patience?: number;
   /** Smallest validation-loss decrease that counts as an improvement, ≥ 0. Defaults to `0`. */
@@ -105,7 +107,7 @@ export interface TrainResult {
 }
 
 const TRAIN_KEYS = [
-  'epochs', 'batchSize', 'learningRate', 'margin', 'validationSplit', 'validationPairs', 'patience', 'minDelta',
+  'epochs', 'batchSize', 'learningRate', 'weightDecay', 'margin', 'validationSplit', 'validationPairs', 'patience', 'minDelta',
   'restoreBestWeights', 'seed', 'onInvalid', 'onEpoch', 'onBatch',
 ] as const;
 
@@ -262,6 +264,7 @@ export async function trainPreferenceModel(model: PreferenceModel, pairs: readon
   const batchSize = o.batchSize ?? 32;
   const learningRate = o.learningRate ?? 0.01;
   const margin = o.margin ?? 0;
+  const weightDecay = o.weightDecay ?? 0;
   const validationSplit = o.validationSplit ?? 0;
   const minDelta = o.minDelta ?? 0;
   const restoreBest = o.restoreBestWeights ?? true;
@@ -271,6 +274,7 @@ export async function trainPreferenceModel(model: PreferenceModel, pairs: readon
   assertPositiveInt('options.batchSize', batchSize);
   assertNumber('options.learningRate', learningRate, { min: 0, exclusiveMin: true });
   assertNumber('options.margin', margin, { min: 0 });
+  assertNumber('options.weightDecay', weightDecay, { min: 0 });
   assertNumber('options.validationSplit', validationSplit, { min: 0, max: 1 });
   if (validationSplit >= 1) throw invalidValue('options.validationSplit', 'a finite number in [0, 1)', validationSplit);
   if (o.patience !== undefined) assertPositiveInt('options.patience', o.patience);
@@ -325,7 +329,10 @@ export async function trainPreferenceModel(model: PreferenceModel, pairs: readon
         const { value, grads } = tf.variableGrads(() => {
           const s = model.pairScores(c.prompts, c.chosen, c.rejected, true);
           kept.scores = tf.keep(s);
-          return tf.mean(pairLosses(s, tf.tensor1d(c.labels), model.tau, margin)) as tf.Scalar;
+          const data = tf.mean(pairLosses(s, tf.tensor1d(c.labels), model.tau, margin)) as tf.Scalar;
+          if (weightDecay === 0) return data;
+          const l2 = varList.reduce((acc: tf.Scalar, v) => tf.add(acc, tf.sum(tf.square(v))) as tf.Scalar, tf.scalar(0));
+          return tf.add(data, tf.mul(l2, weightDecay / 2)) as tf.Scalar;
         }, varList);
         optimizer.applyGradients(grads as tf.NamedTensorMap as Record<string, tf.Variable>);
         const batchLoss = (value.dataSync() as Float32Array)[0] as number;

@@ -13,7 +13,7 @@ import {
 } from '../errors.js';
 import type { NormalizeMode, ScoreMode, StdMode } from '../types.js';
 import type { KlEstimator, LossAggregation } from '../kernels/policyLoss.js';
-import type { DriftMonitorOptions } from './driftMonitor.js';
+import type { DriftMonitorOptions } from '../monitor/driftMonitor.js';
 
 /** TRL loss types and the aggregation each maps to (design §2.4); the aggregation names are accepted too. */
 export type LossType = 'grpo' | 'bnpo' | 'dr_grpo' | LossAggregation;

@@ -23,7 +23,7 @@ import type { PolicyLossMetrics } from '../kernels/policyLoss.js';
 import { policyLossOpWithMetrics } from '../tfjs/policyLossOp.js';
 import type { Policy, SampleResult, Tokens } from '../policy/policy.js';
 import { assertTokenBatch } from '../policy/policy.js';
-import { DriftMonitor, type DriftDecision, type DriftEvent, type DriftMonitorState } from './driftMonitor.js';
+import { DriftMonitor, type DriftDecision, type DriftEvent, type DriftMonitorState } from '../monitor/driftMonitor.js';
 import { aggregationOf, learningRateAt, resolveTrainerConfig, type GPRLTrainerConfig, type ResolvedTrainerConfig } from './config.js';
 import { appendMetricsLine, meanStd, type StepMetrics } from './metrics.js';
 import { readCheckpoint, writeCheckpoint, type CheckpointTensor, type WriteCheckpointOptions } from './checkpoint.js';

@@ -11,14 +11,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it, vi } from 'vitest';
-import { AdaptiveKlController } from '../../src/trainer/adaptiveKl.js';
+import { AdaptiveKlController } from '../../src/monitor/adaptiveKl.js';
 import {
   DRIFT_EVENT_KINDS,
   DriftMonitor,
   type DriftDecision,
   type DriftMonitorOptions,
   type DriftStepInput,
-} from '../../src/trainer/driftMonitor.js';
+} from '../../src/monitor/driftMonitor.js';
 import { Rng } from '../../src/random.js';
 import { expectClose } from '../helpers.js';
 
@@ -742,7 +742,7 @@ describe('docs/drift-monitor.md', () => {
     const src = (p: string) => JSON.stringify(pathToFileURL(path.join(root, p)).href);
     const runnable = code.replace(
       importLine,
-      `import { DriftMonitor } from ${src('src/trainer/driftMonitor.ts')};\nimport { gprlAdvantages } from ${src('src/kernels/gprlAdvantages.ts')};`,
+      `import { DriftMonitor } from ${src('src/monitor/driftMonitor.ts')};\nimport { gprlAdvantages } from ${src('src/kernels/gprlAdvantages.ts')};`,
     );
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gprl-doc-'));
     const file = path.join(dir, 'example.ts');
