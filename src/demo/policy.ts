@@ -26,7 +26,7 @@ import {
   type SampleResult,
   type Tokens,
 } from '../policy/policy.js';
-import { allowedBigram, EOS, LENGTHS, MAX_LEN, parsePromptTokens, POLICY_VOCAB, TOPIC_MARKER, TOPIC_WORDS, TOPICS, VOCAB } from './task.js';
+import { allowedBigram, EOS, LENGTHS, MAX_LEN, parsePromptTokens, PET_TOKEN, POLICY_VOCAB, TOPIC_MARKER, TOPIC_WORDS, TOPICS, VOCAB } from './task.js';
 
 const F_TOPIC = 0;
 const F_LENGTH = F_TOPIC + TOPICS.length;
@@ -74,8 +74,14 @@ function parsePrompt(name: string, prompt: Tokens): { topic: number; length: num
 
 /** Initial weights with `shift` added to the EOS logit everywhere (a more or less verbose writer). */
 export function verbosityWeights(shift: number): Float32Array {
+  return variantWeights(shift, 0);
+}
+
+/** Initial weights with `eosShift` added to the EOS logit and `petShift` to the pet word's logit everywhere (data-writing variants). */
+export function variantWeights(eosShift: number, petShift: number): Float32Array {
   const w = initialWeights();
-  w[F_BIAS * POLICY_VOCAB + EOS]! += shift;
+  w[F_BIAS * POLICY_VOCAB + EOS]! += eosShift;
+  w[F_BIAS * POLICY_VOCAB + PET_TOKEN]! += petShift;
   return w;
 }
 

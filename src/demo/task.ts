@@ -77,12 +77,16 @@ export function topicOf(token: number): number {
  * - after a function word: any topic word, no function word;
  * - after a topic word: the next word of its topic's cycle (wave→salt→boat→wave, ...) or any
  *   function word.
+ * - the pet word `truly` is a filler that never fits: no bigram into or out of it is grammatical,
+ *   so every `truly` costs fluency (and relevance: it is not a topic word). This is what makes the
+ *   biased annotators' pet word a real cost on the gold axes.
  * The first token is always allowed.
  */
 export function allowedBigram(prev: number, next: number): boolean {
   const tp = topicOf(prev);
   const tn = topicOf(next);
   if (tp === -2 || tn === -2) return false;
+  if (prev === PET_TOKEN || next === PET_TOKEN) return false;
   if (tp < 0) return tn >= 0;
   if (tn < 0) return true;
   return next === tp * TOPIC_WORDS + ((prev - tp * TOPIC_WORDS + 1) % TOPIC_WORDS);
@@ -184,9 +188,12 @@ export const PROMPT_FEATURES = TOPICS.length + LENGTHS.length + 1;
 /**
  * Width of the prompt+response features: the prompt features, then length/16, non-word count/16, unigram counts/16
  * (16), topic×unigram counts/16 (4·16), bigram counts/16 (16·16), requested-length one-hot × length/16
- * (3) and requested-length one-hot × |length − requested|/16 (3).
+ * (3), requested-length one-hot × |length − requested|/16 (3), then the ratio features: relevance,
+ * fluency, length fit, pet-word share (4), and topic one-hot × those four (16). The ratio features let
+ * a linear head express every annotator type's utility exactly (they are ratios, not counts).
  */
-export const RESPONSE_FEATURES = PROMPT_FEATURES + 2 + VOCAB + TOPICS.length * VOCAB + VOCAB * VOCAB + 2 * LENGTHS.length;
+export const RATIO_FEATURES = 4 + TOPICS.length * 4;
+export const RESPONSE_FEATURES = PROMPT_FEATURES + 2 + VOCAB + TOPICS.length * VOCAB + VOCAB * VOCAB + 2 * LENGTHS.length + RATIO_FEATURES;
 
 export function promptFeatures(p: Prompt, out: Float32Array = new Float32Array(PROMPT_FEATURES), offset = 0): Float32Array {
   out.fill(0, offset, offset + PROMPT_FEATURES);
@@ -225,6 +232,14 @@ export function responseFeatures(p: Prompt, r: ArrayLike<number>, out: Float32Ar
   if (li >= 0) {
     out[lens + li] = n * s;
     out[lens + LENGTHS.length + li] = Math.abs(n - p.length) * s;
+  }
+  const ratio = lens + 2 * LENGTHS.length;
+  const axes = goldAxes(p, r);
+  const pet = n > 0 ? countToken(r, PET_TOKEN) / n : 0;
+  const values = [axes[0], axes[1], axes[2], pet];
+  for (let a = 0; a < 4; a++) {
+    out[ratio + a] = values[a]!;
+    out[ratio + 4 + p.topic * 4 + a] = values[a]!;
   }
   return out;
 }

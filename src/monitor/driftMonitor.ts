@@ -26,10 +26,11 @@ import {
   invalidType,
   invalidValue,
 } from '../errors.js';
+import { Rng } from '../random.js';
 import { AdaptiveKlController, type AdaptiveKlState } from './adaptiveKl.js';
 
 /** Secondary detectors; those listed in `driftTriggers` count as drift when they fire. */
-export const SECONDARY_DETECTORS = ['single-axis-gain', 'length-correlation', 'kl-growth', 'entropy-collapse'] as const;
+export const SECONDARY_DETECTORS = ['single-axis-gain', 'length-correlation', 'length-drift', 'kl-growth', 'entropy-collapse'] as const;
 export type SecondaryDetector = (typeof SECONDARY_DETECTORS)[number];
 
 /** Every event kind a decision can carry (see docs/drift-monitor.md for each one's `values`). */
@@ -104,12 +105,29 @@ export interface DriftMonitorOptions {
   gainMargin?: number;
   /** |corr(ŝ_l, length)| above which 'length-correlation' fires for the dimension gaining variance, in (0, 1]. Defaults to `0.5`. */
   lengthCorrelationThreshold?: number;
+  /** Window (steps) over which 'length-drift' averages the batch's mean response length, a positive integer. Defaults to `10`. */
+  lengthWindow?: number;
+  /** 'length-drift' fires when that average moves more than this fraction away from the warm-up mean length, > 0. Defaults to `0.25`. */
+  lengthDriftRatio?: number;
   /** Window (steps) of the least-squares KL slope, an integer ≥ 2. Defaults to `10`. */
   klWindow?: number;
   /** KL slope (nats per step) above which 'kl-growth' fires, > 0. Defaults to `0.01`. */
   klGrowthRate?: number;
   /** 'entropy-collapse' fires when entropy < this fraction of its warm-up mean, in (0, 1). Defaults to `0.5`. */
   entropyCollapseFraction?: number;
+  /**
+   * What the monitor does with a drift declaration: `'act'` (reweight, tighten β and ε), `'observe'`
+   * (detect and log every event, never change m, β or ε: a log-only monitor for measuring detection),
+   * or `'sham'` (a control: drift is declared at random steps with probability `shamRate`, with the
+   * same actions as `'act'`; the detectors still run and log but do not trigger). Defaults to `'act'`.
+   */
+  mode?: 'act' | 'observe' | 'sham';
+  /** Probability in [0, 1] that the sham monitor declares drift on a step (mode `'sham'` only). Defaults to `0`. */
+  shamRate?: number;
+  /** Seed of the sham monitor's random firings. Defaults to `0`. */
+  shamSeed?: number;
+  /** Whether the spectrum threshold counts as drift (false: 'spectrum-drift' is only logged). Defaults to `true`. */
+  spectrumTrigger?: boolean;
 }
 
 export interface DriftStepInput {
@@ -152,8 +170,10 @@ export interface DriftDecision {
   drift: number;
   /** τ_D in use (with 'calibrate', calibrateFloor until the warm-up completes). */
   threshold: number;
-  /** Whether the trust region was tightened this step. */
+  /** Whether drift was declared this step (mode 'act': the trust region was tightened; 'observe': detected, nothing changed; 'sham': a random firing). */
   drifted: boolean;
+  /** Whether this step's declaration changed m, β and ε (false in mode 'observe'). */
+  acted: boolean;
   /** m, length k, mean 1: pass as gprlAdvantages' options.dimWeights. */
   dimWeights: Float32Array;
   /** KL coefficient for the next policy update. */
@@ -201,6 +221,10 @@ export interface DriftMonitorState {
   klHistory: number[];
   entropy: { sum: number; count: number; baseline: number | null };
   excursion: boolean;
+  /** 'length-drift' state (absent in states saved before it existed). */
+  lengthDrift?: { sum: number; count: number; baseline: number | null; window: number[] };
+  /** The sham monitor's generator state (mode 'sham'); absent otherwise. */
+  shamRng?: { s: number[]; spare: number | null };
 }
 
 /** Options with every default filled in (DriftMonitor.options). */
@@ -231,16 +255,22 @@ export interface ResolvedDriftMonitorOptions {
   gainWindow: number;
   gainMargin: number;
   lengthCorrelationThreshold: number;
+  lengthWindow: number;
+  lengthDriftRatio: number;
   klWindow: number;
   klGrowthRate: number;
   entropyCollapseFraction: number;
+  mode: 'act' | 'observe' | 'sham';
+  shamRate: number;
+  shamSeed: number;
+  spectrumTrigger: boolean;
 }
 
 const OPTION_KEYS = [
   'dims', 'warmupSteps', 'emaDecay', 'threshold', 'calibrateZ', 'calibrateFloor', 'logFloor', 'variance', 'gamma',
   'reweight', 'mMin', 'mMax', 'beta', 'betaMax', 'betaFactor', 'betaOnDrift', 'epsilon', 'epsilonMin', 'epsilonFactor', 'relax',
-  'recoverTolerance', 'adaptiveKl', 'driftTriggers', 'gainWindow', 'gainMargin', 'lengthCorrelationThreshold',
-  'klWindow', 'klGrowthRate', 'entropyCollapseFraction',
+  'recoverTolerance', 'adaptiveKl', 'driftTriggers', 'gainWindow', 'gainMargin', 'lengthCorrelationThreshold', 'lengthWindow', 'lengthDriftRatio',
+  'klWindow', 'klGrowthRate', 'entropyCollapseFraction', 'mode', 'shamRate', 'shamSeed', 'spectrumTrigger',
 ] as const;
 
 const INPUT_KEYS = ['groups', 'groupSize', 'dims', 'scores', 'lambdas', 'lengths', 'referenceScores', 'kl', 'entropy', 'sequences'] as const;
@@ -316,6 +346,10 @@ function resolveOptions(options: DriftMonitorOptions): ResolvedDriftMonitorOptio
   assertNumber('options.gainMargin', gainMargin, { min: 0 });
   const lengthCorrelationThreshold = o.lengthCorrelationThreshold ?? 0.5;
   assertNumber('options.lengthCorrelationThreshold', lengthCorrelationThreshold, { min: 0, max: 1, exclusiveMin: true });
+  const lengthWindow = o.lengthWindow ?? 10;
+  assertPositiveInt('options.lengthWindow', lengthWindow);
+  const lengthDriftRatio = o.lengthDriftRatio ?? 0.25;
+  assertNumber('options.lengthDriftRatio', lengthDriftRatio, { min: 0, exclusiveMin: true });
   const klWindow = o.klWindow ?? 10;
   assertPositiveInt('options.klWindow', klWindow);
   if (klWindow < 2) throw invalidValue('options.klWindow', 'an integer >= 2', klWindow);
@@ -326,10 +360,19 @@ function resolveOptions(options: DriftMonitorOptions): ResolvedDriftMonitorOptio
   if (entropyCollapseFraction >= 1) {
     throw invalidValue('options.entropyCollapseFraction', 'a finite number in (0, 1)', entropyCollapseFraction);
   }
+  const mode = o.mode ?? 'act';
+  assertOneOf('options.mode', mode, ['act', 'observe', 'sham'] as const);
+  const shamRate = o.shamRate ?? 0;
+  assertNumber('options.shamRate', shamRate, { min: 0, max: 1 });
+  const shamSeed = o.shamSeed ?? 0;
+  assertNumber('options.shamSeed', shamSeed);
+  const spectrumTrigger = o.spectrumTrigger ?? true;
+  if (typeof spectrumTrigger !== 'boolean') throw invalidType('options.spectrumTrigger', 'a boolean', spectrumTrigger);
   return {
+    mode, shamRate, shamSeed, spectrumTrigger,
     dims: o.dims, warmupSteps, emaDecay, threshold, calibrateZ, calibrateFloor, logFloor, variance, gamma, reweight, mMin, mMax,
     beta, betaMax, betaFactor, betaOnDrift, epsilon, epsilonMin, epsilonFactor, relax, recoverTolerance, adaptiveKl,
-    driftTriggers: [...driftTriggers], gainWindow, gainMargin, lengthCorrelationThreshold, klWindow, klGrowthRate,
+    driftTriggers: [...driftTriggers], gainWindow, gainMargin, lengthCorrelationThreshold, lengthWindow, lengthDriftRatio, klWindow, klGrowthRate,
     entropyCollapseFraction,
   };
 }
@@ -388,6 +431,7 @@ export class DriftMonitor {
   private readonly o: ResolvedDriftMonitorOptions;
   private readonly controller: AdaptiveKlController | null;
   private step = 0;
+  private readonly shamRng: Rng | null;
   private alphaBar: Float64Array | null = null;
   private warmupAlphas: number[][] = [];
   private alphaRef: Float64Array | null = null;
@@ -397,6 +441,7 @@ export class DriftMonitor {
   private eps: number;
   private ref = { sum: [] as number[], count: 0, baseline: null as number[] | null, window: [] as number[][] };
   private klHistory: number[] = [];
+  private len = { sum: 0, count: 0, baseline: null as number | null, window: [] as number[] };
   private ent = { sum: 0, count: 0, baseline: null as number | null };
   private excursion = false;
   // scratch buffers (length k)
@@ -414,6 +459,7 @@ export class DriftMonitor {
     this.tau = this.o.threshold === 'calibrate' ? null : this.o.threshold;
     this.m = new Float64Array(k).fill(1);
     this.eps = this.o.epsilon;
+    this.shamRng = this.o.mode === 'sham' ? new Rng(this.o.shamSeed) : null;
     this.ref.sum = new Array<number>(k).fill(0);
     this.sMean = new Float64Array(k);
     this.sSq = new Float64Array(k);
@@ -587,8 +633,8 @@ export class DriftMonitor {
     const tau = this.tau ?? (o.threshold === 'calibrate' ? o.calibrateFloor : o.threshold);
     const triggers: string[] = [];
     if (alphaRef && drift > tau) {
-      triggers.push('spectrum');
-      emit('spectrum-drift', `KL(alphaSmoothed || alphaRef) = ${round(drift)} nats exceeds the threshold ${round(tau)}`, {
+      if (o.spectrumTrigger) triggers.push('spectrum');
+      emit('spectrum-drift', `KL(alphaSmoothed || alphaRef) = ${round(drift)} nats exceeds the threshold ${round(tau)}${o.spectrumTrigger ? '' : ' (logged only: spectrumTrigger is false)'}`, {
         drift,
         threshold: tau,
         alphaSmoothed: Array.from(alphaBar),
@@ -627,6 +673,34 @@ export class DriftMonitor {
           threshold: o.lengthCorrelationThreshold,
           lengthCorrelation: [...lengthCorrelation],
         });
+      }
+    }
+
+    // ---- length drift: the batch's mean length against its warm-up mean ----
+    if (lengths && lengths.length > 0) {
+      let m = 0;
+      for (let i = 0; i < lengths.length; i++) m += lengths[i]!;
+      m /= lengths.length;
+      const ls = this.len;
+      if (ls.baseline === null) {
+        ls.sum += m;
+        ls.count++;
+        if (ls.count >= o.warmupSteps) ls.baseline = ls.sum / ls.count;
+      } else {
+        ls.window.push(m);
+        if (ls.window.length > o.lengthWindow) ls.window.shift();
+        if (ls.window.length === o.lengthWindow && ls.baseline > 0) {
+          const avg = ls.window.reduce((a, b) => a + b, 0) / ls.window.length;
+          const change = avg / ls.baseline - 1;
+          if (Math.abs(change) > o.lengthDriftRatio) {
+            fire('length-drift', `mean response length ${round(avg)} over the last ${o.lengthWindow} steps is ${round(100 * change)}% from its warm-up mean ${round(ls.baseline)} (limit ${round(100 * o.lengthDriftRatio)}%)`, {
+              length: avg,
+              baseline: ls.baseline,
+              change,
+              ratio: o.lengthDriftRatio,
+            });
+          }
+        }
       }
     }
 
@@ -711,9 +785,16 @@ export class DriftMonitor {
     }
 
     // ---- trust region ----
-    const drifted = triggers.length > 0;
+    const detected = triggers.length > 0;
+    let drifted = detected;
+    if (o.mode === 'sham') {
+      drifted = this.shamRng!.next() < o.shamRate;
+      if (drifted) triggers.splice(0, triggers.length, 'sham');
+      else triggers.length = 0;
+    }
+    const acts = o.mode !== 'observe';
     const betaBase = this.betaBase();
-    if (drifted) {
+    if (drifted && acts) {
       const mOld = Array.from(this.m);
       const betaOld = Math.min(o.betaMax, betaBase + this.betaSurplus);
       const epsOld = this.eps;
@@ -727,7 +808,7 @@ export class DriftMonitor {
       this.betaSurplus = Math.max(0, betaNew - betaBase);
       this.eps = Math.min(epsOld, Math.max(o.epsilonMin, o.epsilonFactor * epsOld));
       this.excursion = true;
-      emit('tighten', `drift (${triggers.join(', ')}): dimension weights rescaled by (alphaRef/alphaSmoothed)^${o.gamma}, beta ${round(betaOld)} -> ${round(this.beta)}, epsilon ${round(epsOld)} -> ${round(this.eps)}`, {
+      emit('tighten', `${o.mode === 'sham' ? 'sham drift (a random firing at the sham rate)' : `drift (${triggers.join(', ')})`}: dimension weights rescaled by (alphaRef/alphaSmoothed)^${o.gamma}, beta ${round(betaOld)} -> ${round(this.beta)}, epsilon ${round(epsOld)} -> ${round(this.eps)}`, {
         dimWeightsBefore: mOld,
         dimWeights: Array.from(this.m),
         betaBefore: betaOld,
@@ -735,7 +816,7 @@ export class DriftMonitor {
         epsilonBefore: epsOld,
         epsilon: this.eps,
       });
-    } else {
+    } else if (acts) {
       for (let l = 0; l < k; l++) this.m[l] = 1 + (this.m[l]! - 1) * o.relax;
       this.betaSurplus *= o.relax;
       this.eps = o.epsilon + (this.eps - o.epsilon) * o.relax;
@@ -764,6 +845,7 @@ export class DriftMonitor {
       drift,
       threshold: tau,
       drifted,
+      acted: drifted && acts,
       dimWeights: Float32Array.from(this.m),
       beta: this.beta,
       epsilon: this.eps,
@@ -836,6 +918,8 @@ export class DriftMonitor {
       klHistory: [...this.klHistory],
       entropy: { ...this.ent },
       excursion: this.excursion,
+      lengthDrift: { ...this.len, window: [...this.len.window] },
+      ...(this.shamRng ? { shamRng: this.shamRng.getState() } : {}),
     };
   }
 
@@ -920,6 +1004,14 @@ export class DriftMonitor {
     this.klHistory = [...klHistory];
     this.ent = { sum: e.sum, count: e.count, baseline: e.baseline };
     this.excursion = state.excursion;
+    if (state.lengthDrift !== undefined) {
+      const ld = state.lengthDrift;
+      if (ld === null || typeof ld !== 'object' || !Number.isFinite(ld.sum) || !Number.isFinite(ld.count) || !Array.isArray(ld.window) || !ld.window.every(Number.isFinite) || !(ld.baseline === null || Number.isFinite(ld.baseline))) {
+        throw invalidValue('state.lengthDrift', '{ sum, count, baseline, window } of finite numbers', ld);
+      }
+      this.len = { sum: ld.sum, count: ld.count, baseline: ld.baseline, window: [...ld.window] };
+    }
+    if (this.shamRng && state.shamRng) this.shamRng.setState(state.shamRng);
   }
 }
 
