@@ -50,16 +50,35 @@ export interface BenchArgs {
   rest: string[];
 }
 
+export interface StudyArgs {
+  command: 'study';
+  help: boolean;
+  /** JSON config file; `undefined` = the pre-registered defaults. */
+  config: string | undefined;
+  /** Main-cell seeds (the sweep uses at most this many); `undefined` = the config's. */
+  seeds: number | undefined;
+  /** Longest budget (the budgets are scaled to it); `undefined` = the config's. */
+  steps: number | undefined;
+  out: string | undefined;
+  /** Run folder to continue. */
+  resume: string | undefined;
+  /** Parallel worker processes; `undefined` = one per CPU. */
+  jobs: number | undefined;
+  backend: TfBackendChoice;
+  kernels: KernelBackendChoice;
+}
+
 export interface TopArgs {
   command: 'help' | 'version';
 }
 
-export type ParsedArgs = DemoArgs | InfoArgs | BenchArgs | TopArgs;
+export type ParsedArgs = DemoArgs | StudyArgs | InfoArgs | BenchArgs | TopArgs;
 
 export const USAGE = `Usage: gprl <command> [options]
 
 Commands:
-  demo     Run the paper's experiment in miniature on the embedded toy task (no download)
+  study    The pre-registered study of GPRL's claims: every arm, paired seeds, a bias sweep (docs/study-protocol.md)
+  demo     A single-seed view of the study's main cell (about a minute; one seed decides nothing)
   info     Show the backends found: CUDA device, native C++ path, tfjs backends
   bench    Run the benchmarks (needs the source checkout)
 
@@ -87,6 +106,32 @@ Options:
   --json              Print the summary as JSON on stdout (the table goes to stderr)
   --no-png            Do not write the PNG chart
   -h, --help          Show this help
+`;
+
+export const STUDY_USAGE = `Usage: gprl study [options]
+
+Runs the pre-registered study (docs/study-protocol.md): a hidden population of annotators labels
+preference pairs of the toy task; Bradley-Terry, GPM k=3 and GPM k=1 verifiers are trained with early
+stopping and weight decay; nine arms (GRPO + BT with fixed, matched and adaptive β; GPRL k=3 with,
+without and with a sham monitor; GPM with scalar normalization; GDPO; GPRL k=1) train the same
+initial policy on paired seeds; an unbiased gold judge evaluates each at every budget; a bias sweep
+runs GRPO + BT and GPRL with and without the monitor over a grid of length and pet-word bias.
+
+Options:
+  --config FILE   JSON file overriding any constant of the task, annotators, verifiers, arms and
+                  analysis (see docs/study.md for every key); unknown keys are rejected
+  --seeds N       Seeds of the main cell; the sweep uses min(N, its own seeds). N ≥ 1. Default 20
+  --steps N       Longest budget in policy steps; the budgets (120, 480, 960) scale to it. N ≥ 1
+  --out DIR       Run folder. Default runs/study-<timestamp>
+  --resume DIR    Continue an interrupted study in DIR (its study.json fixes the config; only --jobs,
+                  --backend and --kernels may be given with it)
+  --jobs N        Parallel worker processes. Default: one per CPU
+  --backend NAME  tfjs backend: wasm | cpu | tensorflow (needs @tensorflow/tfjs-node). Default wasm
+  --kernels NAME  Kernel backend: auto | cuda | cpu | js. Default auto
+  -h, --help      Show this help
+
+Writes DIR/summary.json, summary.md, report.html, and DIR/units/<cell>-s<seed>/ with each arm's
+per-step metrics and evaluations (written as they complete, so --resume loses nothing finished).
 `;
 
 export const INFO_USAGE = `Usage: gprl info [--json]
@@ -183,6 +228,57 @@ function parseDemo(argv: string[]): DemoArgs {
   return a;
 }
 
+function parseStudy(argv: string[]): StudyArgs {
+  const a: StudyArgs = { command: 'study', help: false, config: undefined, seeds: undefined, steps: undefined, out: undefined, resume: undefined, jobs: undefined, backend: 'wasm', kernels: 'auto' };
+  const path = (flag: string, v: string | undefined): string => {
+    if (v === undefined || v === '' || v.startsWith('--')) throw new UsageError(`gprl: option ${flag} needs a path`);
+    return v;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i]!;
+    switch (flag) {
+      case '-h':
+      case '--help':
+        a.help = true;
+        break;
+      case '--config':
+        a.config = path(flag, argv[++i]);
+        break;
+      case '--seeds':
+        a.seeds = intValue(flag, argv[++i], 1);
+        break;
+      case '--steps':
+        a.steps = intValue(flag, argv[++i], 1);
+        break;
+      case '--out':
+        a.out = path(flag, argv[++i]);
+        break;
+      case '--resume':
+        a.resume = path(flag, argv[++i]);
+        break;
+      case '--jobs':
+        a.jobs = intValue(flag, argv[++i], 1);
+        break;
+      case '--backend':
+        a.backend = choice(flag, argv[++i], TF_BACKENDS);
+        break;
+      case '--kernels':
+        a.kernels = choice(flag, argv[++i], KERNEL_BACKENDS);
+        break;
+      default:
+        throw new UsageError(
+          flag.startsWith('-')
+            ? `gprl: unknown option ${JSON.stringify(flag)} for 'gprl study' (see gprl study --help)`
+            : `gprl: unexpected argument ${JSON.stringify(flag)} for 'gprl study' (see gprl study --help)`,
+        );
+    }
+  }
+  if (a.resume !== undefined && (a.config !== undefined || a.seeds !== undefined || a.steps !== undefined || a.out !== undefined)) {
+    throw new UsageError('gprl: --resume DIR continues a study with the config in DIR/study.json; it cannot be combined with --config, --seeds, --steps or --out');
+  }
+  return a;
+}
+
 export function parseArgs(argv: readonly string[]): ParsedArgs {
   const args = expand(argv);
   const [cmd, ...rest] = args;
@@ -191,6 +287,8 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
   switch (cmd) {
     case 'demo':
       return parseDemo(rest);
+    case 'study':
+      return parseStudy(rest);
     case 'info': {
       const a: InfoArgs = { command: 'info', help: false, json: false };
       for (const flag of rest) {
@@ -205,6 +303,6 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
       return { command: 'bench', help, rest: [...argv.slice(1)] };
     }
     default:
-      throw new UsageError(`gprl: unknown command ${JSON.stringify(cmd)} (commands: demo, info, bench; see gprl --help)`);
+      throw new UsageError(`gprl: unknown command ${JSON.stringify(cmd)} (commands: study, demo, info, bench; see gprl --help)`);
   }
 }

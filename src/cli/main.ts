@@ -8,7 +8,7 @@ import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BENCH_USAGE, DEMO_USAGE, INFO_USAGE, parseArgs, USAGE, UsageError, type DemoArgs, type InfoArgs, type KernelBackendChoice, type TfBackendChoice } from './args.js';
+import { BENCH_USAGE, DEMO_USAGE, INFO_USAGE, parseArgs, STUDY_USAGE, USAGE, UsageError, type DemoArgs, type InfoArgs, type StudyArgs, type KernelBackendChoice, type TfBackendChoice } from './args.js';
 import { enableTfjsEsmResolution } from '../tfjs/gradients.js';
 
 /** The package root: two levels above this file (`src/cli/` in a checkout, `dist/cli/` when installed). */
@@ -111,6 +111,35 @@ async function runDemoCommand(a: DemoArgs, argv: readonly string[]): Promise<num
   return 0;
 }
 
+async function runStudyCommand(a: StudyArgs, argv: readonly string[]): Promise<number> {
+  applyKernelChoice(a.kernels);
+  await setupTf(a.backend);
+  const { loadStudyConfig, resolveStudyConfig, scaleBudgets } = await import('../study/config.js');
+  const { runStudy } = await import('../study/runner.js');
+  const { ProgressBar } = await import('./progress.js');
+  let config = a.config !== undefined ? loadStudyConfig(a.config) : resolveStudyConfig({});
+  if (a.seeds !== undefined) config = { ...config, seeds: a.seeds, sweep: { ...config.sweep, seeds: Math.min(config.sweep.seeds, a.seeds) } };
+  if (a.steps !== undefined) config = { ...config, budgets: scaleBudgets(config.budgets, a.steps) };
+  const out = path.resolve(a.resume ?? a.out ?? path.join('runs', `study-${timestamp()}`));
+  const jobs = a.jobs ?? Math.max(1, os.availableParallelism());
+  process.stderr.write(`gprl study: ${a.resume ? 'resuming' : 'writing to'} ${out} (${jobs} job${jobs === 1 ? '' : 's'})\n`);
+  const bar = new ProgressBar(process.stderr);
+  const summary = await runStudy({
+    config,
+    out,
+    resume: a.resume !== undefined,
+    jobs,
+    backend: a.backend,
+    command: `gprl ${argv.join(' ')}`,
+    commit: gitCommit() ?? null,
+    onProgress: (p) => bar.update(p.done, p.total, `${p.unitsDone}/${p.units} units · ${p.label}`),
+  });
+  bar.finish();
+  const { headline } = await import('../study/headline.js');
+  process.stdout.write(`${headline(summary)}\nFiles: ${['summary.json', 'summary.md', 'report.html', 'units/'].map((f) => path.relative(process.cwd(), path.join(out, f))).join(', ')}\n`);
+  return 0;
+}
+
 async function runInfoCommand(a: InfoArgs): Promise<number> {
   enableTfjsEsmResolution();
   const { backendInfo } = await import('../backend.js');
@@ -198,6 +227,12 @@ export async function main(argv: readonly string[]): Promise<number> {
         return 0;
       }
       return runDemoCommand(parsed, argv);
+    case 'study':
+      if (parsed.help) {
+        process.stdout.write(STUDY_USAGE);
+        return 0;
+      }
+      return runStudyCommand(parsed, argv);
     case 'info':
       if (parsed.help) {
         process.stdout.write(INFO_USAGE);

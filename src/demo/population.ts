@@ -140,8 +140,8 @@ export function cyclicTriples(
     const pool = pools[b]!;
     if (pool.length < 3) continue;
     const i1 = rng.int(pool.length);
-    let i2 = rng.int(pool.length);
-    let i3 = rng.int(pool.length);
+    const i2 = rng.int(pool.length);
+    const i3 = rng.int(pool.length);
     if (i1 === i2 || i2 === i3 || i1 === i3) continue;
     const [x, y, z] = [pool[i1]!, pool[i2]!, pool[i3]!];
     const p = prompts[b]!;

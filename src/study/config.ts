@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { assertNumber, assertPositiveInt, invalidType, invalidValue } from '../errors.js';
 import { validateAnnotatorType, type AnnotatorType } from '../demo/population.js';
+import { DriftMonitor } from '../monitor/driftMonitor.js';
 import { ARM_IDS, type ArmId } from './arms.js';
 
 export interface StudyConfig {
@@ -72,8 +73,8 @@ export const DEFAULT_STUDY_CONFIG: Readonly<StudyConfig> = Object.freeze({
   data: { pairs: 3000, heldOutShare: 0.2, triples: 20000 },
   verifiers: { epochs: 30, patience: 3, batchSize: 64, learningRate: 0.003, weightDecay: 1e-4, gpmDims: 3, searchStarts: 3, searchIterations: 20, searchMainOnly: true },
   policy: { batchSize: 12, groupSize: 8, learningRate: 0.03, beta: 0.04, epsilon: 0.2 },
-  monitor: {},
-  adaptiveKl: { target: 0.05, horizon: 10000 },
+  monitor: { driftTriggers: ['single-axis-gain', 'length-drift'] },
+  adaptiveKl: { target: 0.5, horizon: 2000 },
   evaluation: { perPrompt: 50 },
   label: { window: 40, goldDrop: 0.02 },
 });
@@ -126,7 +127,19 @@ const TOP: Record<string, Check> = {
     v.forEach((t, i) => validateAnnotatorType(`${n}[${i}]`, t));
   },
   biasedType: (n, v) => { if (typeof v !== 'string') throw invalidType(n, 'a string', v); },
-  monitor: (n, v) => { if (v === null || typeof v !== 'object' || Array.isArray(v)) throw invalidType(n, 'an object of DriftMonitorOptions', v); },
+  monitor: (n, v) => {
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) throw invalidType(n, 'an object of DriftMonitorOptions', v);
+    for (const key of ['dims', 'beta', 'epsilon', 'mode', 'shamRate', 'shamSeed']) {
+      if (key in v) throw invalidValue(`${n}.${key}`, 'not set here (the study sets it per arm: dims from the verifier, beta/epsilon from policy, mode/sham from the arm)', (v as Record<string, unknown>)[key]);
+    }
+    try {
+      new DriftMonitor({ dims: 3, ...(v as object) });
+    } catch (err) {
+      const e = err as Error;
+      const msg = e.message.replace(/options\./g, `${n}.`);
+      throw e instanceof TypeError ? new TypeError(msg) : e instanceof RangeError ? new RangeError(msg) : new Error(msg);
+    }
+  },
 };
 
 function isObject(v: unknown): v is Record<string, unknown> {

@@ -9,10 +9,12 @@
  * goldMA(t) − goldMA(t − w) < −δ. An *episode* is a maximal run of labelled steps, with gaps shorter
  * than w merged.
  *
- * Detection: a firing at step f detects an episode [s, e] when s − w ≤ f ≤ e; the lead time is
- * s − (first such f) (positive: before the label's onset). Precision is the share of firings that
- * detect some episode; recall the share of episodes detected. False alarms are firings that detect
- * no episode, counted per 1000 steps on the no-bias control.
+ * Detection: the monitor's firing steps are grouped into *alarms* (a firing starts an alarm unless
+ * the previous firing is fewer than w steps before it: an observing monitor that stays in drift for
+ * 200 steps raises one alarm, not 200). An alarm with onset f detects an episode [s, e] when
+ * s − w ≤ f ≤ e; the lead time is s − (the first such onset) (positive: before the label's onset).
+ * Precision is the share of alarms that detect some episode; recall the share of episodes detected.
+ * False alarms are alarms that detect no episode, counted per 1000 steps on the no-bias control.
  */
 import { invalidValue } from '../errors.js';
 
@@ -64,26 +66,41 @@ export interface RunDetection {
   episodes: number;
   detected: number;
   leads: number[];
+  /** Alarm onsets (1-based steps). */
+  alarms: number[];
+  /** Alarms that detect some episode. */
+  trueAlarms: number;
   firings: number;
-  truePositiveFirings: number;
   labelledSteps: number;
 }
 
-/** Detection counts for one run: `fired` are 1-based steps. */
+/** Alarm onsets of a list of firing steps: a firing fewer than `window` steps after the previous one continues its alarm. */
+export function alarmOnsets(fired: readonly number[], window: number): number[] {
+  const out: number[] = [];
+  let prev = -Infinity;
+  for (const f of fired) {
+    if (f - prev >= window) out.push(f);
+    prev = f;
+  }
+  return out;
+}
+
+/** Detection counts for one run: `fired` are ascending 1-based steps. */
 export function detectRun(label: readonly boolean[], fired: readonly number[], window: number): RunDetection {
   const eps = episodes(label, window);
+  const alarms = alarmOnsets(fired, window);
+  const hits = (f: number, e: Episode) => f >= e.start - window && f <= e.end;
   let detected = 0;
   const leads: number[] = [];
   for (const e of eps) {
-    const first = fired.find((f) => f >= e.start - window && f <= e.end);
+    const first = alarms.find((f) => hits(f, e));
     if (first !== undefined) {
       detected++;
       leads.push(e.start - first);
     }
   }
-  let tp = 0;
-  for (const f of fired) if (eps.some((e) => f >= e.start - window && f <= e.end)) tp++;
-  return { steps: label.length, episodes: eps.length, detected, leads, firings: fired.length, truePositiveFirings: tp, labelledSteps: label.filter(Boolean).length };
+  const trueAlarms = alarms.filter((f) => eps.some((e) => hits(f, e))).length;
+  return { steps: label.length, episodes: eps.length, detected, leads, alarms, trueAlarms, firings: fired.length, labelledSteps: label.filter(Boolean).length };
 }
 
 export function median(x: readonly number[]): number | null {

@@ -146,6 +146,8 @@ export interface StudySummary {
   seconds: number;
   cyclicTripleShare: number;
   clearCyclicTripleShare: number;
+  /** Held-out annotator labels' agreement with the gold judge (main cell). */
+  labelGoldAgreement: Estimate;
   verifiers: (Omit<VerifierRecord, 'heldOutAccuracy' | 'goldAgreement' | 'optimumGold' | 'cycleReproduction' | 'bestEpoch' | 'epochs' | 'seconds' | 'optimumLength' | 'optimumPetShare'> & {
     heldOutAccuracy: Estimate;
     goldAgreement: Estimate;
@@ -162,6 +164,8 @@ export interface StudySummary {
     detection: DetectionQuality;
     /** The same for the acting monitor arm (its actions change the trajectory it is judged on). */
     acting: DetectionQuality;
+    /** Each detector event of the observing monitor on its own (its event steps as firings). */
+    detectors: Record<string, DetectionQuality>;
   };
   sweep: { lengthBias: number; petBias: number; arm: ArmId; steps: number; goldWinRate: Estimate; goldQuality: Estimate; seeds: number }[];
 }
