@@ -19,22 +19,18 @@ export type KernelBackendChoice = (typeof KERNEL_BACKENDS)[number];
 export interface DemoArgs {
   command: 'demo';
   help: boolean;
-  /** Number of seeds. Defaults to `1` (the quick run). */
-  seeds: number;
-  /** First seed. Defaults to `1`. */
+  /** The seed. Defaults to `1`. */
   seed: number;
-  /** Steps per method; `undefined` = the default (120). */
+  /** Policy-training steps per arm; `undefined` = the default (480). */
   steps: number | undefined;
-  /** Output directory; `undefined` = `runs/<timestamp>`. */
+  /** Output directory; `undefined` = `runs/demo-<timestamp>`. */
   out: string | undefined;
   /** tfjs backend. Defaults to `'wasm'`. */
   backend: TfBackendChoice;
   /** Kernel backend. Defaults to `'auto'`. */
   kernels: KernelBackendChoice;
-  extended: boolean;
+  /** Print summary.json on stdout. Defaults to `false`. */
   json: boolean;
-  /** Skip the PNG chart. Defaults to `false`. */
-  noPng: boolean;
 }
 
 export interface InfoArgs {
@@ -89,23 +85,21 @@ Options:
 
 export const DEMO_USAGE = `Usage: gprl demo [options]
 
-Runs the whole pipeline on a toy task: biased annotators label preference pairs, a GPM (k=3), a
-GPM (k=1) and a Bradley-Terry model are trained on them, the same initial policy is trained by
-GRPO+BT, GPRL without and with the drift monitor, and GPRL k=1, and an unbiased gold judge
-evaluates each policy against the initial one. See docs/demo.md.
+A single-seed view of the study's main cell (docs/study-protocol.md): the hidden annotator
+population labels preference pairs of the toy task, the three verifiers are trained, and all nine
+arms train the same initial policy for 480 steps (evaluated at 60, 240 and 480) — about a minute on
+one core. One seed decides nothing: the study (gprl study) runs 20 paired seeds and a bias sweep.
 
 Options:
-  --quick             One seed with the default budget (the default; a few minutes on 2 cores)
-  --seeds N           Number of seeds (full repetitions); N ≥ 1. Default 1
-  --seed N            First seed (integer). Default 1
-  --steps N           Policy-training steps per method; N ≥ 1. Default 120
-  --extended          Also run GPRL + monitor for 2× the steps
-  --out DIR           Output directory. Default runs/<timestamp>
+  --seed N            The seed (integer). Default 1
+  --steps N           Policy-training steps per arm (evaluations at 1/8, 1/2 and all of it); N ≥ 1. Default 480
+  --out DIR           Output directory. Default runs/demo-<timestamp>
   --backend NAME      tfjs backend: wasm | cpu | tensorflow (needs @tensorflow/tfjs-node). Default wasm
   --kernels NAME      Kernel backend: auto | cuda | cpu (the C++ addon) | js. Default auto
-  --json              Print the summary as JSON on stdout (the table goes to stderr)
-  --no-png            Do not write the PNG chart
+  --json              Print summary.json on stdout (the table goes to stderr)
   -h, --help          Show this help
+
+Writes DIR/summary.json, summary.md, report.html and DIR/units/ (per-step metrics), as gprl study does.
 `;
 
 export const STUDY_USAGE = `Usage: gprl study [options]
@@ -174,10 +168,7 @@ function expand(argv: readonly string[]): string[] {
 }
 
 function parseDemo(argv: string[]): DemoArgs {
-  const a: DemoArgs = {
-    command: 'demo', help: false, seeds: 1, seed: 1, steps: undefined, out: undefined,
-    backend: 'wasm', kernels: 'auto', extended: false, json: false, noPng: false,
-  };
+  const a: DemoArgs = { command: 'demo', help: false, seed: 1, steps: undefined, out: undefined, backend: 'wasm', kernels: 'auto', json: false };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
     switch (flag) {
@@ -185,13 +176,8 @@ function parseDemo(argv: string[]): DemoArgs {
       case '--help':
         a.help = true;
         break;
-      case '--quick':
-        break;
-      case '--seeds':
-        a.seeds = intValue(flag, argv[++i], 1);
-        break;
       case '--seed':
-        a.seed = intValue(flag, argv[++i], -2147483648);
+        a.seed = intValue(flag, argv[++i], 0);
         break;
       case '--steps':
         a.steps = intValue(flag, argv[++i], 1);
@@ -208,14 +194,8 @@ function parseDemo(argv: string[]): DemoArgs {
       case '--kernels':
         a.kernels = choice(flag, argv[++i], KERNEL_BACKENDS);
         break;
-      case '--extended':
-        a.extended = true;
-        break;
       case '--json':
         a.json = true;
-        break;
-      case '--no-png':
-        a.noPng = true;
         break;
       default:
         throw new UsageError(

@@ -28,6 +28,14 @@ function applyKernelChoice(choice: KernelBackendChoice): void {
   if (choice === 'cpu') process.env.GPRL_DISABLE_CUDA = '1';
 }
 
+/** `--kernels cuda` without a usable GPU is an error, not a silent fallback. */
+async function checkKernelChoice(choice: KernelBackendChoice): Promise<void> {
+  if (choice !== 'cuda') return;
+  const { backendInfo } = await import('../backend.js');
+  const info = backendInfo();
+  if (!info.available.includes('cuda')) throw new Error(`gprl: --kernels cuda: CUDA is not available: ${info.cudaError ?? 'unknown reason'}`);
+}
+
 async function setupTf(backend: TfBackendChoice): Promise<string> {
   enableTfjsEsmResolution();
   if (backend === 'tensorflow') {
@@ -55,64 +63,46 @@ function timestamp(): string {
 
 async function runDemoCommand(a: DemoArgs, argv: readonly string[]): Promise<number> {
   applyKernelChoice(a.kernels);
-  const tfBackend = await setupTf(a.backend);
-  const { backendInfo } = await import('../backend.js');
-  const info = backendInfo();
-  if (a.kernels === 'cuda' && !info.available.includes('cuda')) {
-    throw new Error(`gprl: --kernels cuda: CUDA is not available: ${info.cudaError ?? 'unknown reason'}`);
-  }
-  const { runDemo } = await import('../demo/pipeline.js');
-  const { summarize, terminalTable, writeReport } = await import('../demo/report.js');
+  await checkKernelChoice(a.kernels);
+  await setupTf(a.backend);
+  const { resolveStudyConfig, scaleBudgets, DEFAULT_STUDY_CONFIG } = await import('../study/config.js');
+  const { runStudy } = await import('../study/runner.js');
   const { ProgressBar } = await import('./progress.js');
-  const { appendFileSync, mkdirSync } = await import('node:fs');
-
-  const out = path.resolve(a.out ?? path.join('runs', timestamp()));
-  mkdirSync(out, { recursive: true });
-  const metricsFile = path.join(out, 'metrics.jsonl');
-  if (existsSync(metricsFile)) throw new Error(`gprl: ${metricsFile} already exists; choose another --out`);
-  const command = `gprl ${argv.join(' ')}`;
-  const bar = new ProgressBar(process.stderr);
+  const steps = a.steps ?? 480;
+  const config = resolveStudyConfig({
+    seeds: 1,
+    firstSeed: a.seed,
+    budgets: scaleBudgets(DEFAULT_STUDY_CONFIG.budgets, steps),
+    sweep: { arms: [] },
+    verifiers: { searchStarts: 0 },
+  });
+  const out = path.resolve(a.out ?? path.join('runs', `demo-${timestamp()}`));
   process.stderr.write(`gprl demo: writing to ${out}\n`);
-  const result = await runDemo(
-    { seeds: a.seeds, firstSeed: a.seed, ...(a.steps !== undefined ? { steps: a.steps } : {}), extended: a.extended },
-    {
-      onProgress: (p) => bar.update(p.done, p.total, p.label),
-      // One appendFileSync per line (as the trainer's metrics file), so a crash keeps every finished step.
-      onStep: (r) => appendFileSync(metricsFile, `${JSON.stringify(r)}\n`),
-    },
-  );
+  const bar = new ProgressBar(process.stderr);
+  const summary = await runStudy({
+    config,
+    out,
+    jobs: 1,
+    backend: a.backend,
+    command: `gprl ${argv.join(' ')}`,
+    commit: gitCommit() ?? null,
+    onProgress: (p) => bar.update(p.done, p.total, p.label),
+  });
   bar.finish();
-  const cpus = os.cpus();
-  const environment: Record<string, string | number> = {
-    gprl: version(),
-    node: process.version,
-    platform: `${process.platform}-${process.arch}`,
-    cpus: cpus.length,
-    cpu: cpus[0]?.model.trim() ?? 'unknown',
-    tfjs: tfBackend,
-    kernels: info.default + (info.device ? ` (${info.device})` : ''),
-  };
-  const commit = gitCommit();
-  if (commit) environment.commit = commit;
-  const summary = summarize(result, command, environment);
-  const written = writeReport(out, summary, result);
-  if (a.noPng) {
-    const { rmSync } = await import('node:fs');
-    rmSync(path.join(out, 'win-rate.png'), { force: true });
-  }
-  const table = terminalTable(summary);
-  const files = `\nFiles: ${[metricsFile, ...written.files.filter((f) => !(a.noPng && f.endsWith('.png')))].map((f) => path.relative(process.cwd(), f) || f).join(', ')}\n`;
+  const { headline } = await import('../study/headline.js');
+  const text = `${headline(summary)}\n\nOne seed decides nothing: this is a single-seed view of the study's main cell. The committed study (gprl study: 20 paired seeds, Holm-corrected intervals, a bias sweep) is in docs/results/study/.\nFiles: ${['summary.json', 'summary.md', 'report.html', 'units/'].map((f) => path.relative(process.cwd(), path.join(out, f))).join(', ')}\n`;
   if (a.json) {
     process.stdout.write(`${JSON.stringify(summary, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v))}\n`);
-    process.stderr.write(`${table}\n${files}`);
+    process.stderr.write(text);
   } else {
-    process.stdout.write(`${table}\n${files}`);
+    process.stdout.write(text);
   }
   return 0;
 }
 
 async function runStudyCommand(a: StudyArgs, argv: readonly string[]): Promise<number> {
   applyKernelChoice(a.kernels);
+  await checkKernelChoice(a.kernels);
   await setupTf(a.backend);
   const { loadStudyConfig, resolveStudyConfig, scaleBudgets } = await import('../study/config.js');
   const { runStudy } = await import('../study/runner.js');
@@ -132,7 +122,8 @@ async function runStudyCommand(a: StudyArgs, argv: readonly string[]): Promise<n
     backend: a.backend,
     command: `gprl ${argv.join(' ')}`,
     commit: gitCommit() ?? null,
-    onProgress: (p) => bar.update(p.done, p.total, `${p.unitsDone}/${p.units} units · ${p.label}`),
+    // Off a TTY the bar prints a line per stage: the stage is the unit count there, not each worker's step.
+    onProgress: (p) => bar.update(p.done, p.total, process.stderr.isTTY ? `${p.unitsDone}/${p.units} units · ${p.label}` : `${p.unitsDone}/${p.units} cell × seed units done`),
   });
   bar.finish();
   const { headline } = await import('../study/headline.js');

@@ -24,7 +24,7 @@ export interface StudyConfig {
   biasedType: string;
   /** Bias strengths of the main cell. Defaults to `{ lengthBias: 0.8, petBias: 0.8 }`. */
   main: { lengthBias: number; petBias: number };
-  /** Bias sweep: grid of length × pet bias, seeds per cell, arms. A cell equal to the main cell reuses its first seeds. Defaults to `{0, 0.4, 0.8}²`, 5 seeds, GRPO + BT / GPRL + monitor / GPRL without monitor. */
+  /** Bias sweep: grid of length × pet bias, seeds per cell, arms (an empty list: no sweep). A cell equal to the main cell reuses its first seeds. Defaults to `{0, 0.4, 0.8}²`, 5 seeds, GRPO + BT / GPRL + monitor / GPRL without monitor. */
   sweep: { lengthBias: number[]; petBias: number[]; seeds: number; arms: ArmId[] };
   /** Preference data: labelled pairs per cell × seed, share held out, triples drawn for the intransitivity measure. Defaults to `{ pairs: 3000, heldOutShare: 0.2, triples: 20000 }`. */
   data: { pairs: number; heldOutShare: number; triples: number };
@@ -92,8 +92,8 @@ const numList = (min: number): Check => (n, v) => {
   if (!Array.isArray(v) || v.length === 0) throw invalidType(n, 'a non-empty array of numbers', v);
   v.forEach((x, i) => assertNumber(`${n}[${i}]`, x, { min }));
 };
-const armList: Check = (n, v) => {
-  if (!Array.isArray(v) || v.length === 0) throw invalidType(n, 'a non-empty array of arm ids', v);
+const armList = (allowEmpty: boolean): Check => (n, v) => {
+  if (!Array.isArray(v) || (!allowEmpty && v.length === 0)) throw invalidType(n, allowEmpty ? 'an array of arm ids' : 'a non-empty array of arm ids', v);
   v.forEach((x, i) => {
     if (!(ARM_IDS as readonly unknown[]).includes(x)) throw invalidValue(`${n}[${i}]`, `an arm id (${ARM_IDS.join(', ')})`, x);
   });
@@ -102,7 +102,7 @@ const armList: Check = (n, v) => {
 
 const SECTIONS: Record<string, Record<string, Check>> = {
   main: { lengthBias: num(0), petBias: num(0) },
-  sweep: { lengthBias: numList(0), petBias: numList(0), seeds: posInt, arms: armList },
+  sweep: { lengthBias: numList(0), petBias: numList(0), seeds: posInt, arms: armList(true) },
   data: { pairs: (n, v) => { posInt(n, v); if ((v as number) < 20) throw invalidValue(n, 'at least 20', v); }, heldOutShare: num(0, true, 0.9), triples: nonNegInt },
   verifiers: {
     epochs: posInt, patience: posInt, batchSize: posInt, learningRate: num(0, true), weightDecay: num(0), gpmDims: posInt,
@@ -121,7 +121,7 @@ const TOP: Record<string, Check> = {
     v.forEach((x, i) => assertPositiveInt(`${n}[${i}]`, x));
     for (let i = 1; i < v.length; i++) if ((v[i] as number) <= (v[i - 1] as number)) throw invalidValue(n, 'strictly ascending step counts', v);
   },
-  arms: armList,
+  arms: armList(false),
   population: (n, v) => {
     if (!Array.isArray(v) || v.length === 0) throw invalidType(n, 'a non-empty array of annotator types', v);
     v.forEach((t, i) => validateAnnotatorType(`${n}[${i}]`, t));
@@ -172,7 +172,7 @@ export function resolveStudyConfig(partial: unknown = {}, where = 'config'): Stu
   }
   const c = base as unknown as StudyConfig;
   if (!c.population.some((t) => t.id === c.biasedType)) throw invalidValue(`${where}.biasedType`, `the id of a population type (${c.population.map((t) => t.id).join(', ')})`, c.biasedType);
-  if (c.sweep.seeds > c.seeds && c.sweep.lengthBias.includes(c.main.lengthBias) && c.sweep.petBias.includes(c.main.petBias)) {
+  if (c.sweep.arms.length > 0 && c.sweep.seeds > c.seeds && c.sweep.lengthBias.includes(c.main.lengthBias) && c.sweep.petBias.includes(c.main.petBias)) {
     // The main cell's seeds stand in for its sweep cell; there must be enough of them.
     throw invalidValue(`${where}.sweep.seeds`, `at most seeds (${c.seeds}) when the sweep contains the main cell`, c.sweep.seeds);
   }
@@ -222,6 +222,7 @@ export function studyCells(c: StudyConfig): Cell[] {
   const seeds = (n: number) => Array.from({ length: n }, (_, i) => c.firstSeed + i);
   const main: Cell = { id: cellId(c.main.lengthBias, c.main.petBias), lengthBias: c.main.lengthBias, petBias: c.main.petBias, seeds: seeds(c.seeds), arms: [...c.arms], main: true };
   const cells = [main];
+  if (c.sweep.arms.length === 0) return cells; // no sweep
   for (const lb of c.sweep.lengthBias) {
     for (const pb of c.sweep.petBias) {
       if (lb === c.main.lengthBias && pb === c.main.petBias) {

@@ -21,10 +21,10 @@ export async function runUnitToDir(config: StudyConfig, cell: Cell, seed: number
       progress(existing.unit ? 0 : 750, `${where}: verifiers trained`);
     },
     onArm: (r) => writeJson(path.join(dir, `${r.arm}.json`), r),
-    onStep: (arm, step) => {
+    onStep: (arm, step, steps) => {
       pending++;
       if (pending >= 20) {
-        progress(pending, `${where}: ${arm} step ${step}`);
+        progress(pending, `${where}: ${arm}, step ${step}/${steps}`);
         pending = 0;
       }
     },

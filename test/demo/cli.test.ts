@@ -1,28 +1,47 @@
 import { describe, expect, it, vi } from 'vitest';
-import { parseArgs, UsageError } from '../../src/cli/args.js';
+import { parseArgs, STUDY_USAGE, UsageError } from '../../src/cli/args.js';
 import { main } from '../../src/cli/main.js';
 
 describe('gprl argument parsing', () => {
   it('parses demo options with their defaults', () => {
-    expect(parseArgs(['demo'])).toEqual({
-      command: 'demo', help: false, seeds: 1, seed: 1, steps: undefined, out: undefined,
-      backend: 'wasm', kernels: 'auto', extended: false, json: false, noPng: false,
+    expect(parseArgs(['demo'])).toEqual({ command: 'demo', help: false, seed: 1, steps: undefined, out: undefined, backend: 'wasm', kernels: 'auto', json: false });
+    const a = parseArgs(['demo', '--steps=40', '--out', 'x/y', '--backend', 'cpu', '--kernels=js', '--json', '--seed', '3']);
+    expect(a).toMatchObject({ command: 'demo', steps: 40, out: 'x/y', backend: 'cpu', kernels: 'js', json: true, seed: 3 });
+  });
+
+  it('parses study options with their defaults', () => {
+    expect(parseArgs(['study'])).toEqual({
+      command: 'study', help: false, config: undefined, seeds: undefined, steps: undefined, out: undefined, resume: undefined, jobs: undefined, backend: 'wasm', kernels: 'auto',
     });
-    const a = parseArgs(['demo', '--quick', '--seeds', '5', '--steps=40', '--out', 'x/y', '--backend', 'cpu', '--kernels=js', '--extended', '--json', '--seed', '-3']);
-    expect(a).toMatchObject({ command: 'demo', seeds: 5, steps: 40, out: 'x/y', backend: 'cpu', kernels: 'js', extended: true, json: true, seed: -3 });
+    expect(parseArgs(['study', '--config', 'c.json', '--seeds', '2', '--steps=60', '--jobs', '2', '--out', 'o', '--backend', 'cpu', '--kernels', 'js'])).toEqual({
+      command: 'study', help: false, config: 'c.json', seeds: 2, steps: 60, out: 'o', resume: undefined, jobs: 2, backend: 'cpu', kernels: 'js',
+    });
+    expect(parseArgs(['study', '--resume', 'runs/x', '--jobs', '1'])).toMatchObject({ resume: 'runs/x', jobs: 1 });
+  });
+
+  it('documents every study option in gprl study --help', () => {
+    for (const flag of ['--config FILE', '--seeds N', '--steps N', '--out DIR', '--resume DIR', '--jobs N', '--backend NAME', '--kernels NAME', '--help']) {
+      expect(STUDY_USAGE).toContain(flag);
+    }
   });
 
   it('rejects bad usage with a message naming the argument', () => {
     const bad: [string[], RegExp][] = [
       [['demo', '--bogus'], /unknown option "--bogus"/],
-      [['demo', '--seeds'], /--seeds needs a value/],
-      [['demo', '--seeds', '0'], /invalid --seeds: expected an integer ≥ 1, got 0/],
-      [['demo', '--seeds', 'two'], /invalid --seeds: expected an integer, got "two"/],
+      [['demo', '--seeds', '2'], /unknown option "--seeds" for 'gprl demo'/],
+      [['demo', '--seed'], /--seed needs a value/],
+      [['demo', '--seed', '-1'], /invalid --seed: expected an integer ≥ 0, got -1/],
+      [['demo', '--seed', 'two'], /invalid --seed: expected an integer, got "two"/],
       [['demo', '--steps', '1.5'], /invalid --steps/],
       [['demo', '--backend', 'gpu'], /invalid --backend: expected one of cpu, wasm, tensorflow, got "gpu"/],
       [['demo', '--kernels', 'opencl'], /invalid --kernels/],
       [['demo', '--out'], /--out needs a directory/],
       [['demo', 'extra'], /unexpected argument "extra"/],
+      [['study', '--seeds', '0'], /invalid --seeds: expected an integer ≥ 1, got 0/],
+      [['study', '--jobs', 'many'], /invalid --jobs: expected an integer, got "many"/],
+      [['study', '--config'], /--config needs a path/],
+      [['study', '--resume', 'x', '--seeds', '3'], /--resume DIR .* cannot be combined with --config, --seeds, --steps or --out/],
+      [['study', '--frob'], /unknown option "--frob" for 'gprl study'/],
       [['frobnicate'], /unknown command "frobnicate"/],
       [['info', '--verbose'], /unknown option "--verbose" for 'gprl info'/],
     ];
@@ -44,7 +63,7 @@ describe('gprl argument parsing', () => {
   it('exits with code 2 and a clear message on bad flags', async () => {
     const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
     try {
-      expect(await main(['demo', '--seeds', '-1'])).toBe(2);
+      expect(await main(['study', '--seeds', '-1'])).toBe(2);
       expect(String(err.mock.calls.at(-1)?.[0])).toMatch(/invalid --seeds/);
       expect(await main(['nope'])).toBe(2);
     } finally {
