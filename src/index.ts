@@ -49,3 +49,10 @@ export {
   type PolicyLossOpOptions,
 } from './tfjs/policyLossOp.js';
 export { tf, setTfBackend, type TfBackendName } from './tf.js';
+// The study (gprl study): its engine, config and the annotator population, for variants run from code.
+export { runStudy, type RunStudyOptions, type StudyProgress } from './study/runner.js';
+export { resolveStudyConfig, loadStudyConfig, DEFAULT_STUDY_CONFIG, DEFAULT_POPULATION, type StudyConfig } from './study/config.js';
+export { ARM_IDS, ARMS, type ArmId, type ArmSpec } from './study/arms.js';
+export type { StudySummary, ArmRecord, UnitRecord, VerifierRecord, Evaluation, Estimate, Comparison, DetectionQuality } from './study/types.js';
+export { exploitationLabel, detectRun } from './study/label.js';
+export { AnnotatorPopulation, cyclicTriples, type AnnotatorType, type LabelledPair } from './demo/population.js';

@@ -989,6 +989,24 @@ export class DriftMonitor {
     if (!Number.isSafeInteger(e.count) || e.count < 0) throw invalidValue('state.entropy.count', 'an integer >= 0', e.count);
     if (e.baseline !== null) assertNumber('state.entropy.baseline', e.baseline, { min: 0 });
     if (typeof state.excursion !== 'boolean') throw invalidType('state.excursion', 'a boolean', state.excursion);
+    let lengthDrift: { sum: number; count: number; baseline: number | null; window: number[] } | null = null;
+    if (state.lengthDrift !== undefined) {
+      const ld = state.lengthDrift;
+      if (ld === null || typeof ld !== 'object' || !Number.isFinite(ld.sum) || !Number.isSafeInteger(ld.count) || ld.count < 0 || !Array.isArray(ld.window) || ld.window.length > o.lengthWindow || !ld.window.every(Number.isFinite) || !(ld.baseline === null || Number.isFinite(ld.baseline))) {
+        throw invalidValue('state.lengthDrift', `{ sum, count, baseline, window } of finite numbers (window at most ${o.lengthWindow} long)`, ld);
+      }
+      lengthDrift = { sum: ld.sum, count: ld.count, baseline: ld.baseline, window: [...ld.window] };
+    }
+    let shamRng: Rng | null = null;
+    if (this.shamRng) {
+      if (state.shamRng === undefined) throw invalidValue('state.shamRng', "the sham generator's state (this monitor's mode is 'sham')", state.shamRng);
+      shamRng = new Rng(0);
+      try {
+        shamRng.setState(state.shamRng);
+      } catch {
+        throw invalidValue('state.shamRng', 'a generator state { s: [4 uint32], spare }', state.shamRng);
+      }
+    }
 
     // all checks passed: commit
     if (this.controller && state.klController) this.controller.setState(state.klController, 'state.klController');
@@ -1004,14 +1022,8 @@ export class DriftMonitor {
     this.klHistory = [...klHistory];
     this.ent = { sum: e.sum, count: e.count, baseline: e.baseline };
     this.excursion = state.excursion;
-    if (state.lengthDrift !== undefined) {
-      const ld = state.lengthDrift;
-      if (ld === null || typeof ld !== 'object' || !Number.isFinite(ld.sum) || !Number.isFinite(ld.count) || !Array.isArray(ld.window) || !ld.window.every(Number.isFinite) || !(ld.baseline === null || Number.isFinite(ld.baseline))) {
-        throw invalidValue('state.lengthDrift', '{ sum, count, baseline, window } of finite numbers', ld);
-      }
-      this.len = { sum: ld.sum, count: ld.count, baseline: ld.baseline, window: [...ld.window] };
-    }
-    if (this.shamRng && state.shamRng) this.shamRng.setState(state.shamRng);
+    if (lengthDrift) this.len = lengthDrift;
+    if (this.shamRng && shamRng) this.shamRng.setState(shamRng.getState());
   }
 }
 
