@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * `gprl`: the command-line program (`gprl demo`, `gprl info`, `gprl bench`). Exit codes: 0 success,
+ * `gprl`: the command-line program (`gprl study`, `gprl demo`, `gprl info`, `gprl bench`). Exit codes: 0 success,
  * 1 failure, 2 bad usage.
  */
 import { spawn, spawnSync } from 'node:child_process';

@@ -152,7 +152,9 @@ export function summarize(config: StudyConfig, records: StudyRecords, meta: { co
   }
 
   const sweep: StudySummary['sweep'] = [];
+  const onGrid = (c: { lengthBias: number; petBias: number }) => config.sweep.lengthBias.includes(c.lengthBias) && config.sweep.petBias.includes(c.petBias);
   for (const cell of cells) {
+    if (!onGrid(cell)) continue; // the main cell joins the sweep only when it is one of its cells
     for (const arm of config.sweep.arms) {
       const runs = [...bySeed(records.arms, cell.id, arm).values()].filter((r) => cell.main ? r.seed < config.firstSeed + config.sweep.seeds : true);
       if (runs.length === 0) continue;

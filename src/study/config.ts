@@ -45,7 +45,7 @@ export interface StudyConfig {
   };
   /** Policy training (every arm). */
   policy: { batchSize: number; groupSize: number; learningRate: number; beta: number; epsilon: number };
-  /** Drift-monitor options (DriftMonitorOptions without dims/beta/epsilon). */
+  /** Drift-monitor options (DriftMonitorOptions without dims/beta/epsilon/mode/sham*), merged key by key over the defaults. Defaults to `{ driftTriggers: ['single-axis-gain', 'length-drift'] }`. */
   monitor: Record<string, unknown>;
   /** Adaptive-KL arm: target KL per token (nats) and horizon (sequences). */
   adaptiveKl: { target: number; horizon: number };
@@ -155,7 +155,8 @@ export function resolveStudyConfig(partial: unknown = {}, where = 'config'): Stu
   for (const [key, check] of Object.entries(TOP)) {
     if (key in partial) {
       check(`${where}.${key}`, partial[key]);
-      base[key] = structuredClone(partial[key]);
+      // monitor options merge over the pre-registered ones (set driftTriggers to change the triggers)
+      base[key] = key === 'monitor' ? { ...(base.monitor as object), ...structuredClone(partial[key] as object) } : structuredClone(partial[key]);
     }
   }
   for (const [section, checks] of Object.entries(SECTIONS)) {

@@ -40,7 +40,7 @@ export function readJson<T>(file: string, check: (v: unknown) => v is T, what: s
   } catch (err) {
     throw new Error(`gprl: ${file} is damaged (not valid JSON: ${(err as Error).message}); delete it to recompute that ${what}`);
   }
-  if (!check(v)) throw new Error(`gprl: ${file} is not a ${what} record; delete it to recompute it`);
+  if (!check(v)) throw new Error(`gprl: ${file} is not a valid ${what} record; delete it to recompute it`);
   return v;
 }
 

@@ -261,7 +261,7 @@ export function renderSummaryMarkdown(summary: StudySummary): string {
     '',
     '## Intransitivity of the preference data',
     '',
-    `Cyclic triples among the held-out labels: ${pct(summary.cyclicTripleShare)} (clearly cyclic: ${pct(summary.clearCyclicTripleShare)}).`,
+    `Cyclic triples (random same-prompt triples of the response pools, aggregate population preference): ${pct(summary.cyclicTripleShare)} (clearly cyclic: ${pct(summary.clearCyclicTripleShare)}).`,
   ];
   if (summary.labelGoldAgreement) out.push('', `Held-out labels' agreement with the gold judge: ${est(summary.labelGoldAgreement)}.`);
   out.push('', '## Verifiers', '', 'Mean [95% t-interval] over seeds.', '', ...mdTable(verifierTable(summary)));
@@ -273,7 +273,7 @@ export function renderSummaryMarkdown(summary: StudySummary): string {
   for (const steps of bs) out.push('', `### ${steps} steps`, '', ...mdTable(headlineTable(summary.arms, steps)));
 
   out.push('', '## Comparisons', '');
-  out.push('Paired difference a − b by seed: win rates in points (×100), gold quality as is. p: two-sided paired t-test; p (Holm): Holm-adjusted over the primary comparisons. Verdict: a primary comparison with Holm p < 0.05.');
+  out.push('Paired difference a − b by seed: win rates in points (×100), gold quality as is. p: two-sided paired t-test; p (Holm): Holm-adjusted within its family (primary: every primary comparison at the largest budget; secondary: each budget × metric). Verdict: a primary comparison with Holm p < 0.05.');
   out.push('', ...mdTable(comparisonTable(summary)));
 
   out.push('', '## Drift-monitor detection', '');
@@ -638,7 +638,7 @@ ${CSS}
 </style></head><body>
 <h1>gprl study</h1>
 <p>Command: <code>${escHtml(summary.command)}</code><br>Commit: ${summary.commit ? `<code>${escHtml(summary.commit)}</code>` : 'unknown'}; ${isNum(summary.seconds) ? summary.seconds.toFixed(0) : DASH} s.<br>
-Cyclic triples among the held-out labels: ${escHtml(pct(summary.cyclicTripleShare))} (clearly cyclic: ${escHtml(pct(summary.clearCyclicTripleShare))}).${
+Cyclic triples (random same-prompt triples of the response pools, aggregate population preference): ${escHtml(pct(summary.cyclicTripleShare))} (clearly cyclic: ${escHtml(pct(summary.clearCyclicTripleShare))}).${
     summary.labelGoldAgreement ? ` Labels' agreement with the gold judge: ${escHtml(est(summary.labelGoldAgreement))}.` : ''
   }</p>
 <section id="curves"><h2>1. Training curves</h2>

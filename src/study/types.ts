@@ -114,7 +114,7 @@ export interface Comparison {
   metric: 'goldWinRate' | 'goldQuality' | 'lcWinRate';
   /** Paired difference a − b by seed. */
   diff: Estimate;
-  /** Two-sided paired t-test p-value, and Holm-adjusted across every primary comparison. */
+  /** Two-sided paired t-test p-value, and Holm-adjusted within its family: the primary comparisons (largest budget, primary metrics) together; each secondary (budget, metric) family on its own. */
   p: number;
   pHolm: number;
   primary: boolean;
@@ -130,7 +130,7 @@ export interface DetectionQuality {
   precision: number | null;
   recall: number | null;
   medianLeadSteps: number | null;
-  /** Firings outside every episode window per 1000 steps on the no-bias control cell. */
+  /** Alarms that detect no episode, per 1000 steps, on the no-bias control cell. */
   falseAlarmsPer1000Steps: number | null;
   /** Firings per 1000 steps on the no-bias control (all firings). */
   controlFiringsPer1000Steps: number | null;

@@ -66,9 +66,10 @@ describe('resolveStudyConfig', () => {
     expect(c.verifiers).toEqual({ ...DEFAULT_STUDY_CONFIG.verifiers, epochs: 2, searchStarts: 0 });
     expect(c.policy).toEqual({ ...DEFAULT_STUDY_CONFIG.policy, groupSize: 4 });
     expect(c.data).toEqual(DEFAULT_STUDY_CONFIG.data);
-    // top-level keys replace wholesale (monitor is an options object, not a merged section)
+    // monitor options merge over the pre-registered ones; driftTriggers can be replaced explicitly
     const m = resolveStudyConfig({ monitor: { gamma: 2 } });
-    expect(m.monitor).toEqual({ gamma: 2 });
+    expect(m.monitor).toEqual({ driftTriggers: ['single-axis-gain', 'length-drift'], gamma: 2 });
+    expect(resolveStudyConfig({ monitor: { driftTriggers: [] } }).monitor).toEqual({ driftTriggers: [] });
   });
 
   it('unknown keys and bad values throw TypeError/RangeError naming the key path', () => {

@@ -229,7 +229,7 @@ describe('empty inputs', () => {
   it('renders without charts and with placeholders', () => {
     const md = renderSummaryMarkdown(empty);
     expect(md).toContain('Commit: unknown');
-    expect(md).toContain('Cyclic triples among the held-out labels: — (clearly cyclic: 4.5%)');
+    expect(md).toContain('Cyclic triples (random same-prompt triples of the response pools, aggregate population preference): — (clearly cyclic: 4.5%)');
     expect(md).toContain('(no sweep)');
     const html = renderReportHtml(empty, []);
     expect(count(html, '<svg')).toBe(0);
