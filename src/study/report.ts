@@ -4,7 +4,7 @@
  * it opens offline). Both are pure functions of the {@link StudySummary} (and, for the charts, the
  * main cell's {@link ArmCurves}); missing values (null, NaN, absent budgets or cells) print as `—`.
  */
-import { formatTick, layoutChart, niceTicks, PALETTE, segments, type Series } from '../demo/charts.js';
+import { formatTick, layoutChart, niceTicks, PALETTE, segments, type Series } from './charts.js';
 import { ARM_IDS, ARMS, type ArmId } from './arms.js';
 import type { ArmCurves, ArmSummary, Comparison, DetectionQuality, Estimate, StudySummary } from './types.js';
 

@@ -1,6 +1,6 @@
 /**
- * Line charts for the demo's report: one chart description, drawn either as inline SVG (report.html,
- * docs) or as a PNG (src/demo/png.ts). No external scripts, fonts or network.
+ * Chart layout for the study's report.html (src/study/report.ts draws the SVG): data ranges, nice
+ * ticks and scales, line segments broken at non-finite values. No external scripts, fonts or network.
  */
 
 export interface Series {
@@ -131,10 +131,6 @@ export function layoutChart(spec: ChartSpec): ChartLayout {
   return { width, height, left, right, top, bottom, x0, x1, y0, y1, sx, sy, xTicks: niceTicks(x0, x1, 6), yTicks: niceTicks(y0, y1, 8) };
 }
 
-function esc(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-}
-
 /** Split a series into runs of finite points. */
 export function segments(points: readonly (readonly [number, number])[]): [number, number][][] {
   const out: [number, number][][] = [];
@@ -148,73 +144,4 @@ export function segments(points: readonly (readonly [number, number])[]): [numbe
   }
   if (cur.length) out.push(cur);
   return out;
-}
-
-/** A standalone `<svg>` element (system font stack, no external resources). */
-export function chartSvg(spec: ChartSpec): string {
-  const L = layoutChart(spec);
-  const f = (v: number): string => v.toFixed(1);
-  const parts: string[] = [];
-  parts.push(
-    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${L.width} ${L.height}" width="${L.width}" height="${L.height}" font-family="system-ui, -apple-system, 'Segoe UI', sans-serif" font-size="12" role="img" aria-label="${esc(spec.title)}">`,
-  );
-  parts.push(`<rect width="${L.width}" height="${L.height}" fill="#ffffff"/>`);
-  parts.push(`<text x="${L.left}" y="20" font-size="14" font-weight="600">${esc(spec.title)}</text>`);
-  const pr = L.width - L.right;
-  const pb = L.height - L.bottom;
-  for (const t of L.yTicks) {
-    const y = L.sy(t);
-    if (y < L.top - 0.5 || y > pb + 0.5) continue;
-    parts.push(`<line x1="${L.left}" x2="${pr}" y1="${f(y)}" y2="${f(y)}" stroke="#e5e5e5"/>`);
-    parts.push(`<text x="${L.left - 6}" y="${f(y + 4)}" text-anchor="end" fill="#444">${formatTick(t)}</text>`);
-  }
-  for (const t of L.xTicks) {
-    const x = L.sx(t);
-    if (x < L.left - 0.5 || x > pr + 0.5) continue;
-    parts.push(`<line x1="${f(x)}" x2="${f(x)}" y1="${L.top}" y2="${pb}" stroke="#f0f0f0"/>`);
-    parts.push(`<text x="${f(x)}" y="${pb + 16}" text-anchor="middle" fill="#444">${formatTick(t)}</text>`);
-  }
-  parts.push(`<rect x="${L.left}" y="${L.top}" width="${pr - L.left}" height="${pb - L.top}" fill="none" stroke="#888"/>`);
-  parts.push(`<text x="${(L.left + pr) / 2}" y="${L.height - 10}" text-anchor="middle" fill="#222">${esc(spec.xLabel)}</text>`);
-  parts.push(
-    `<text transform="translate(16 ${(L.top + pb) / 2}) rotate(-90)" text-anchor="middle" fill="#222">${esc(spec.yLabel)}</text>`,
-  );
-  if (spec.yRef !== undefined) {
-    const y = L.sy(spec.yRef);
-    parts.push(`<line x1="${L.left}" x2="${pr}" y1="${f(y)}" y2="${f(y)}" stroke="#999" stroke-dasharray="2 3"/>`);
-  }
-  for (const m of spec.markers ?? []) {
-    const x = L.sx(m.x);
-    parts.push(
-      `<line x1="${f(x)}" x2="${f(x)}" y1="${L.top}" y2="${pb}" stroke="${m.color}" stroke-opacity="0.35" stroke-width="1">${m.label ? `<title>${esc(m.label)}</title>` : ''}</line>`,
-    );
-  }
-  for (const s of spec.series) {
-    if (s.band && s.band.length > 1) {
-      const up = s.band.filter(([x, lo, hi]) => Number.isFinite(x) && Number.isFinite(lo) && Number.isFinite(hi));
-      if (up.length > 1) {
-        const pts = [...up.map(([x, , hi]) => `${f(L.sx(x))},${f(L.sy(hi))}`), ...up.reverse().map(([x, lo]) => `${f(L.sx(x))},${f(L.sy(lo))}`)];
-        parts.push(`<polygon points="${pts.join(' ')}" fill="${s.color}" fill-opacity="0.08" stroke="none"/>`);
-      }
-    }
-    for (const seg of segments(s.points)) {
-      const d = seg.map(([x, y]) => `${f(L.sx(x))},${f(L.sy(y))}`).join(' ');
-      if (seg.length === 1) {
-        parts.push(`<circle cx="${f(L.sx(seg[0]![0]))}" cy="${f(L.sy(seg[0]![1]))}" r="2.5" fill="${s.color}"/>`);
-      } else {
-        parts.push(
-          `<polyline points="${d}" fill="none" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''} stroke-linejoin="round"/>`,
-        );
-      }
-    }
-  }
-  spec.series.forEach((s, i) => {
-    const y = L.top + 8 + i * 18;
-    parts.push(
-      `<line x1="${pr + 12}" x2="${pr + 36}" y1="${y}" y2="${y}" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/>`,
-    );
-    parts.push(`<text x="${pr + 42}" y="${y + 4}" fill="#222">${esc(s.name)}</text>`);
-  });
-  parts.push('</svg>');
-  return parts.join('\n');
 }
