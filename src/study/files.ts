@@ -17,6 +17,8 @@ export interface StudyManifest {
   command: string;
   commit: string | null;
   created: string;
+  /** Wall-clock seconds of every run of this folder so far (a resumed study adds its own). */
+  seconds?: number;
 }
 
 export function unitDir(out: string, cell: string, seed: number): string {

@@ -164,7 +164,9 @@ export async function runStudy(options: RunStudyOptions): Promise<StudySummary> 
 
   report('summarizing');
   const records = loadRecords(config, out);
-  const summary = summarize(config, records, { command: manifest.command, commit: manifest.commit, seconds: (performance.now() - t0) / 1000 });
+  manifest = { ...manifest, seconds: (manifest.seconds ?? 0) + (performance.now() - t0) / 1000 };
+  writeJson(path.join(out, STUDY_FILE), manifest);
+  const summary = summarize(config, records, { command: manifest.command, commit: manifest.commit, seconds: manifest.seconds! });
   const { renderReportHtml, renderSummaryMarkdown } = await import('./report.js');
   writeFileAtomic(path.join(out, 'summary.json'), `${JSON.stringify(summary, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 1)}\n`);
   writeFileAtomic(path.join(out, 'summary.md'), renderSummaryMarkdown(summary));

@@ -143,6 +143,7 @@ export interface StudySummary {
   command: string;
   commit: string | null;
   config: unknown;
+  /** Wall-clock seconds of every run of the folder (the first run plus any resumes). */
   seconds: number;
   cyclicTripleShare: number;
   clearCyclicTripleShare: number;

@@ -58,6 +58,7 @@ describe('gprl study (command line)', () => {
     expect(again.status, again.stderr).toBe(0);
     const s2 = JSON.parse(readFileSync(path.join(out, 'summary.json'), 'utf8'));
     expect({ ...s2, seconds: 0 }).toEqual({ ...s, seconds: 0 });
+    expect(s2.seconds).toBeGreaterThan(s.seconds); // the resumed run adds its time to the folder's total
   }, 300_000);
 
   it('rejects a config file with an unknown key or a bad value, naming the file and the key (exit 1)', () => {
