@@ -56,8 +56,10 @@ describe('gold judge', () => {
     expect(allowedBigram(0, 1)).toBe(true); // wave → salt
     expect(allowedBigram(1, 0)).toBe(false); // salt → wave (not the cycle)
     expect(allowedBigram(2, 0)).toBe(true); // boat → wave
-    expect(allowedBigram(0, 15)).toBe(true); // wave → truly
+    expect(allowedBigram(0, 15)).toBe(false); // wave → truly: the pet word never fits
     expect(allowedBigram(15, 12)).toBe(false); // truly → the
+    expect(allowedBigram(12, 15)).toBe(false); // the → truly
+    expect(allowedBigram(0, 12)).toBe(true); // wave → the
     expect(allowedBigram(12, 9)).toBe(true); // the → tree
     expect(allowedBigram(0, 3)).toBe(false); // wave → cloud (other topic)
   });
@@ -81,6 +83,12 @@ describe('task encoding', () => {
     expect(f[8]).toBeCloseTo(3 / MAX_LEN, 7); // length/16
     expect(f[9]).toBe(0); // non-word count
     expect(f[10 + 15]).toBeCloseTo(1 / MAX_LEN, 7); // unigram 'truly'
+    // Ratio features (the last 20): relevance 2/3, fluency 1/2 (wave→salt yes, salt→truly no),
+    // length fit 1 − |3 − 4|/4, pet share 1/3; then topic 0's copy of the same four, other topics 0.
+    const ratio = Array.from(f.subarray(RESPONSE_FEATURES - 20));
+    const want = [2 / 3, 1 / 2, 0.75, 1 / 3];
+    ratio.slice(0, 8).forEach((v, i) => expect(v).toBeCloseTo(want[i % 4]!, 6));
+    expect(ratio.slice(8)).toEqual(new Array(12).fill(0));
     // All entries finite, non-negative.
     expect(Array.from(f).every((v) => Number.isFinite(v) && v >= 0)).toBe(true);
   });
