@@ -74,7 +74,7 @@ export const USAGE = `Usage: gprl <command> [options]
 
 Commands:
   study    The pre-registered study of GPRL's claims: every arm, paired seeds, a bias sweep (docs/study-protocol.md)
-  demo     A single-seed view of the study's main cell (about a minute; one seed decides nothing)
+  demo     A single-seed view of the study's main cell (34 s measured; one seed decides nothing)
   info     Show the backends found: CUDA device, native C++ path, tfjs backends
   bench    Run the benchmarks (needs the source checkout)
 
@@ -87,8 +87,8 @@ export const DEMO_USAGE = `Usage: gprl demo [options]
 
 A single-seed view of the study's main cell (docs/study-protocol.md): the hidden annotator
 population labels preference pairs of the toy task, the three verifiers are trained, and all nine
-arms train the same initial policy for 480 steps (evaluated at 60, 240 and 480) — about a minute on
-one core. One seed decides nothing: the study (gprl study) runs 20 paired seeds and a bias sweep.
+arms train the same initial policy for 480 steps (evaluated at 60, 240 and 480) — 34 s measured
+on a 2-core machine. One seed decides nothing: the study (gprl study) runs 20 paired seeds and a bias sweep.
 
 Options:
   --seed N            The seed (integer). Default 1
