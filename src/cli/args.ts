@@ -2,6 +2,7 @@
  * Command-line parsing for `gprl`. Bad usage throws a {@link UsageError} (exit code 2) whose
  * message names the offending argument.
  */
+import { didYouMean } from '../suggest.js';
 
 export class UsageError extends Error {
   readonly exitCode = 2;
@@ -167,6 +168,9 @@ function expand(argv: readonly string[]): string[] {
   return out;
 }
 
+const DEMO_FLAGS = ['--seed', '--steps', '--out', '--backend', '--kernels', '--json', '--help'];
+const STUDY_FLAGS = ['--config', '--seeds', '--steps', '--out', '--resume', '--jobs', '--backend', '--kernels', '--help'];
+
 function parseDemo(argv: string[]): DemoArgs {
   const a: DemoArgs = { command: 'demo', help: false, seed: 1, steps: undefined, out: undefined, backend: 'wasm', kernels: 'auto', json: false };
   for (let i = 0; i < argv.length; i++) {
@@ -200,7 +204,7 @@ function parseDemo(argv: string[]): DemoArgs {
       default:
         throw new UsageError(
           flag.startsWith('-')
-            ? `gprl: unknown option ${JSON.stringify(flag)} for 'gprl demo' (see gprl demo --help)`
+            ? `gprl: unknown option ${JSON.stringify(flag)} for 'gprl demo'${didYouMean(flag, DEMO_FLAGS)} (see gprl demo --help)`
             : `gprl: unexpected argument ${JSON.stringify(flag)} for 'gprl demo' (see gprl demo --help)`,
         );
     }
@@ -248,7 +252,7 @@ function parseStudy(argv: string[]): StudyArgs {
       default:
         throw new UsageError(
           flag.startsWith('-')
-            ? `gprl: unknown option ${JSON.stringify(flag)} for 'gprl study' (see gprl study --help)`
+            ? `gprl: unknown option ${JSON.stringify(flag)} for 'gprl study'${didYouMean(flag, STUDY_FLAGS)} (see gprl study --help)`
             : `gprl: unexpected argument ${JSON.stringify(flag)} for 'gprl study' (see gprl study --help)`,
         );
     }
@@ -274,7 +278,7 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
       for (const flag of rest) {
         if (flag === '--json') a.json = true;
         else if (flag === '-h' || flag === '--help') a.help = true;
-        else throw new UsageError(`gprl: unknown option ${JSON.stringify(flag)} for 'gprl info' (see gprl info --help)`);
+        else throw new UsageError(`gprl: unknown option ${JSON.stringify(flag)} for 'gprl info'${didYouMean(flag, ['--json', '--help'])} (see gprl info --help)`);
       }
       return a;
     }
@@ -283,6 +287,6 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
       return { command: 'bench', help, rest: [...argv.slice(1)] };
     }
     default:
-      throw new UsageError(`gprl: unknown command ${JSON.stringify(cmd)} (commands: study, demo, info, bench; see gprl --help)`);
+      throw new UsageError(`gprl: unknown command ${JSON.stringify(cmd)}${didYouMean(cmd, ['study', 'demo', 'info', 'bench'])} (commands: study, demo, info, bench; see gprl --help)`);
   }
 }

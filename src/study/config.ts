@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { assertNumber, assertPositiveInt, invalidType, invalidValue } from '../errors.js';
 import { validateAnnotatorType, type AnnotatorType } from '../demo/population.js';
 import { DriftMonitor } from '../monitor/driftMonitor.js';
+import { didYouMean } from '../suggest.js';
 import { ARM_IDS, type ArmId } from './arms.js';
 
 export interface StudyConfig {
@@ -142,6 +143,10 @@ const TOP: Record<string, Check> = {
   },
 };
 
+function unknownKey(name: string, key: string, known: readonly string[]): RangeError {
+  return new RangeError(`gprl: invalid ${name}: an unknown key${didYouMean(key, known)}; known keys: ${known.join(', ')}`);
+}
+
 function isObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
@@ -150,7 +155,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
 export function resolveStudyConfig(partial: unknown = {}, where = 'config'): StudyConfig {
   if (!isObject(partial)) throw invalidType(where, 'a JSON object', partial);
   const known = [...Object.keys(TOP), ...Object.keys(SECTIONS)];
-  for (const key of Object.keys(partial)) if (!known.includes(key)) throw invalidValue(`${where}.${key}`, `a known key (${known.join(', ')})`, 'an unknown key');
+  for (const key of Object.keys(partial)) if (!known.includes(key)) throw unknownKey(`${where}.${key}`, key, known);
   const base = structuredClone(DEFAULT_STUDY_CONFIG) as unknown as Record<string, unknown>;
   for (const [key, check] of Object.entries(TOP)) {
     if (key in partial) {
@@ -163,7 +168,7 @@ export function resolveStudyConfig(partial: unknown = {}, where = 'config'): Stu
     if (!(section in partial)) continue;
     const value = partial[section];
     if (!isObject(value)) throw invalidType(`${where}.${section}`, 'an object', value);
-    for (const key of Object.keys(value)) if (!(key in checks)) throw invalidValue(`${where}.${section}.${key}`, `a known key (${Object.keys(checks).join(', ')})`, 'an unknown key');
+    for (const key of Object.keys(value)) if (!(key in checks)) throw unknownKey(`${where}.${section}.${key}`, key, Object.keys(checks));
     const merged = { ...(base[section] as Record<string, unknown>) };
     for (const [key, v] of Object.entries(value)) {
       checks[key]!(`${where}.${section}.${key}`, v);
