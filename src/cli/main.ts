@@ -61,6 +61,40 @@ function timestamp(): string {
   return new Date().toISOString().replace(/[:]/g, '-').replace(/\..+$/, '');
 }
 
+/**
+ * SIGINT/SIGTERM for a long command: the first asks it to stop at the next safe point (the returned
+ * signal aborts), the second exits at once with code 130.
+ */
+function interruptible(command: string): { signal: AbortSignal; dispose: () => void } {
+  const ac = new AbortController();
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (ac.signal.aborted) {
+      process.stderr.write(`\ngprl ${command}: ${sig} again: exiting now (finished arms are on disk)\n`);
+      process.exit(130);
+    }
+    ac.abort();
+    process.stderr.write(`\ngprl ${command}: ${sig}: stopping at the next safe point; finished arms are kept (${sig} again exits at once)\n`);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return {
+    signal: ac.signal,
+    dispose: () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
+}
+
+/** After an interrupted study or demo: say where it is and how to continue; exit code 130. */
+function reportInterrupted(command: string, out: string, s: { unitsDone: number; units: number }): number {
+  const rel = path.relative(process.cwd(), out) || '.';
+  process.stderr.write(
+    `gprl ${command}: interrupted; ${s.unitsDone} of ${s.units} cell × seed units finished. ${rel}/summary.json (status "interrupted") covers what finished.\nContinue with: gprl study --resume ${rel}\n`,
+  );
+  return 130;
+}
+
 async function runDemoCommand(a: DemoArgs, argv: readonly string[]): Promise<number> {
   applyKernelChoice(a.kernels);
   await checkKernelChoice(a.kernels);
@@ -79,16 +113,24 @@ async function runDemoCommand(a: DemoArgs, argv: readonly string[]): Promise<num
   const out = path.resolve(a.out ?? path.join('runs', `demo-${timestamp()}`));
   process.stderr.write(`gprl demo: writing to ${out}\n`);
   const bar = new ProgressBar(process.stderr);
-  const summary = await runStudy({
-    config,
-    out,
-    jobs: 1,
-    backend: a.backend,
-    command: `gprl ${argv.join(' ')}`,
-    commit: gitCommit() ?? null,
-    onProgress: (p) => bar.update(p.done, p.total, p.label),
-  });
-  bar.finish();
+  const stop = interruptible('demo');
+  let summary;
+  try {
+    summary = await runStudy({
+      config,
+      out,
+      jobs: 1,
+      backend: a.backend,
+      command: `gprl ${argv.join(' ')}`,
+      commit: gitCommit() ?? null,
+      onProgress: (p) => bar.update(p.done, p.total, p.label),
+      signal: stop.signal,
+    });
+  } finally {
+    stop.dispose();
+    bar.finish();
+  }
+  if (summary.status === 'interrupted') return reportInterrupted('demo', out, summary);
   const { headline } = await import('../study/headline.js');
   const text = `${headline(summary)}\n\nOne seed decides nothing: this is a single-seed view of the study's main cell. The committed study (gprl study: 20 paired seeds, Holm-corrected intervals, a bias sweep) is in docs/results/study/.\nFiles: ${['summary.json', 'summary.md', 'report.html', 'units/'].map((f) => path.relative(process.cwd(), path.join(out, f))).join(', ')}\n`;
   if (a.json) {
@@ -114,18 +156,26 @@ async function runStudyCommand(a: StudyArgs, argv: readonly string[]): Promise<n
   const jobs = a.jobs ?? Math.max(1, os.availableParallelism());
   process.stderr.write(`gprl study: ${a.resume ? 'resuming' : 'writing to'} ${out} (${jobs} job${jobs === 1 ? '' : 's'})\n`);
   const bar = new ProgressBar(process.stderr);
-  const summary = await runStudy({
-    config,
-    out,
-    resume: a.resume !== undefined,
-    jobs,
-    backend: a.backend,
-    command: `gprl ${argv.join(' ')}`,
-    commit: gitCommit() ?? null,
-    // Off a TTY the bar prints a line per stage: the stage is the unit count there, not each worker's step.
-    onProgress: (p) => bar.update(p.done, p.total, process.stderr.isTTY ? `${p.unitsDone}/${p.units} units · ${p.label}` : `${p.unitsDone}/${p.units} cell × seed units done`),
-  });
-  bar.finish();
+  const stop = interruptible('study');
+  let summary;
+  try {
+    summary = await runStudy({
+      signal: stop.signal,
+      config,
+      out,
+      resume: a.resume !== undefined,
+      jobs,
+      backend: a.backend,
+      command: `gprl ${argv.join(' ')}`,
+      commit: gitCommit() ?? null,
+      // Off a TTY the bar prints a line per stage: the stage is the unit count there, not each worker's step.
+      onProgress: (p) => bar.update(p.done, p.total, process.stderr.isTTY ? `${p.unitsDone}/${p.units} units · ${p.label}` : `${p.unitsDone}/${p.units} cell × seed units done`),
+    });
+  } finally {
+    stop.dispose();
+    bar.finish();
+  }
+  if (summary.status === 'interrupted') return reportInterrupted('study', out, summary);
   const { headline } = await import('../study/headline.js');
   process.stdout.write(`${headline(summary)}\nFiles: ${['summary.json', 'summary.md', 'report.html', 'units/'].map((f) => path.relative(process.cwd(), path.join(out, f))).join(', ')}\n`);
   return 0;

@@ -70,7 +70,11 @@ function controlCell(config: StudyConfig): string | null {
   return c ? c.id : null;
 }
 
-export function summarize(config: StudyConfig, records: StudyRecords, meta: { command: string; commit: string | null; seconds: number }): StudySummary {
+export function summarize(
+  config: StudyConfig,
+  records: StudyRecords,
+  meta: { command: string; commit: string | null; seconds: number; status?: 'complete' | 'interrupted'; unitsDone?: number; units?: number },
+): StudySummary {
   const cells = studyCells(config);
   const main = cells[0]!;
   const mainUnits = records.units.filter((u) => u.cell === main.id);
@@ -175,6 +179,9 @@ export function summarize(config: StudyConfig, records: StudyRecords, meta: { co
 
   return {
     version: 1,
+    status: meta.status ?? 'complete',
+    unitsDone: meta.unitsDone ?? records.units.length,
+    units: meta.units ?? records.units.length,
     command: meta.command,
     commit: meta.commit,
     config,
@@ -195,7 +202,7 @@ export function armCurves(config: StudyConfig, records: StudyRecords, every = 10
   const main = studyCells(config)[0]!;
   return main.arms.map((arm) => {
     const runs = records.arms.filter((r) => r.cell === main.id && r.arm === arm);
-    const T = Math.min(...runs.map((r) => r.series.gold.length));
+    const T = runs.length > 0 ? Math.min(...runs.map((r) => r.series.gold.length)) : 0;
     const steps: number[] = [], gold: number[] = [], proxy: number[] = [], length: number[] = [], fired: number[] = [];
     const ma = (x: readonly number[], end: number) => {
       const lo = Math.max(0, end - every);

@@ -249,6 +249,10 @@ function sweepTable(g: SweepGrid): Table {
 // summary.md
 
 /** Renders `summary.md`: header, intransitivity, verifiers, headline tables per budget, comparisons, monitor detection, sweep grids. */
+function interruptedNote(s: StudySummary): string {
+  return `this summary covers the ${s.unitsDone} of ${s.units} cell × seed units (and the arms) that finished before the study was stopped; continue it with gprl study --resume <run folder>.`;
+}
+
 export function renderSummaryMarkdown(summary: StudySummary): string {
   const out: string[] = [
     '# gprl study',
@@ -259,6 +263,7 @@ export function renderSummaryMarkdown(summary: StudySummary): string {
     '',
     `Seconds: ${isNum(summary.seconds) ? summary.seconds.toFixed(0) : DASH}`,
     '',
+    ...(summary.status === 'interrupted' ? [`**Interrupted:** ${interruptedNote(summary)}`, ''] : []),
     '## Intransitivity of the preference data',
     '',
     `Cyclic triples (random same-prompt triples of the response pools, aggregate population preference): ${pct(summary.cyclicTripleShare)} (clearly cyclic: ${pct(summary.clearCyclicTripleShare)}).`,
@@ -637,7 +642,7 @@ export function renderReportHtml(summary: StudySummary, curves: readonly ArmCurv
 ${CSS}
 </style></head><body>
 <h1>gprl study</h1>
-<p>Command: <code>${escHtml(summary.command)}</code><br>Commit: ${summary.commit ? `<code>${escHtml(summary.commit)}</code>` : 'unknown'}; ${isNum(summary.seconds) ? summary.seconds.toFixed(0) : DASH} s.<br>
+${summary.status === 'interrupted' ? `<p><strong>Interrupted:</strong> ${escHtml(interruptedNote(summary))}</p>\n` : ''}<p>Command: <code>${escHtml(summary.command)}</code><br>Commit: ${summary.commit ? `<code>${escHtml(summary.commit)}</code>` : 'unknown'}; ${isNum(summary.seconds) ? summary.seconds.toFixed(0) : DASH} s.<br>
 Cyclic triples (random same-prompt triples of the response pools, aggregate population preference): ${escHtml(pct(summary.cyclicTripleShare))} (clearly cyclic: ${escHtml(pct(summary.clearCyclicTripleShare))}).${
     summary.labelGoldAgreement ? ` Labels' agreement with the gold judge: ${escHtml(est(summary.labelGoldAgreement))}.` : ''
   }</p>

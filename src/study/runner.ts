@@ -36,6 +36,8 @@ export interface RunStudyOptions {
   command?: string;
   commit?: string | null;
   onProgress?: (p: StudyProgress) => void;
+  /** Aborting it stops the study at the next safe point (between two policy steps): finished arms are kept, the summary is written with `status: 'interrupted'`, and `--resume` continues. */
+  signal?: AbortSignal;
 }
 
 /** Progress allowance of a unit's verifiers (training and the optimum search cost about this many policy steps each). */
@@ -64,16 +66,23 @@ export function plan(config: StudyConfig, out: string): { tasks: Task[]; units: 
   return { tasks, units };
 }
 
-export function loadRecords(config: StudyConfig, out: string): StudyRecords {
+/** Every record of the run folder; with `partial`, whatever is there (an interrupted study), else a missing record is an error. */
+export function loadRecords(config: StudyConfig, out: string, partial = false): StudyRecords {
   const records: StudyRecords = { units: [], arms: [] };
   for (const cell of studyCells(config)) {
     for (const seed of cell.seeds) {
       const { unit, arms } = readUnitRecords(out, cell, seed);
-      if (!unit) throw new Error(`gprl: ${unitDir(out, cell.id, seed)} has no unit.json; resume the study to compute it`);
+      if (!unit) {
+        if (partial) continue;
+        throw new Error(`gprl: ${unitDir(out, cell.id, seed)} has no unit.json; resume the study to compute it`);
+      }
       records.units.push(unit);
       for (const a of cell.arms) {
         const r = arms.get(a);
-        if (!r) throw new Error(`gprl: ${unitDir(out, cell.id, seed)} has no ${a}.json; resume the study to compute it`);
+        if (!r) {
+          if (partial) continue;
+          throw new Error(`gprl: ${unitDir(out, cell.id, seed)} has no ${a}.json; resume the study to compute it`);
+        }
         records.arms.push(r);
       }
     }
@@ -81,7 +90,7 @@ export function loadRecords(config: StudyConfig, out: string): StudyRecords {
   return records;
 }
 
-type WorkerMessage = { type: 'progress'; work: number; label: string } | { type: 'done' } | { type: 'error'; message: string };
+type WorkerMessage = { type: 'progress'; work: number; label: string } | { type: 'done' } | { type: 'stopped' } | { type: 'error'; message: string };
 
 const WORKER = path.join(path.dirname(fileURLToPath(import.meta.url)), `worker${path.extname(fileURLToPath(import.meta.url))}`);
 
@@ -107,19 +116,41 @@ export async function runStudy(options: RunStudyOptions): Promise<StudySummary> 
   report(tasks.length < units ? `resuming: ${unitsDone} of ${units} cell × seed units already done` : 'starting');
 
   const jobs = Math.max(1, Math.min(options.jobs ?? 1, tasks.length || 1));
+  const signal = options.signal;
+  let interrupted = false;
   if (jobs === 1) {
     const { runUnitToDir } = await import('./worker.js');
+    const { StudyInterrupted } = await import('./unit.js');
     for (const t of tasks) {
-      await runUnitToDir(config, t.cell, t.seed, out, (work, label) => {
-        done += work;
-        report(label);
-      });
+      if (signal?.aborted) {
+        interrupted = true;
+        break;
+      }
+      try {
+        await runUnitToDir(
+          config, t.cell, t.seed, out,
+          (work, label) => {
+            done += work;
+            report(label);
+          },
+          signal ? () => signal.aborted : undefined,
+        );
+      } catch (err) {
+        if (!(err instanceof StudyInterrupted)) throw err;
+        interrupted = true;
+        break;
+      }
       unitsDone++;
       report(`${t.cell.id} seed ${t.seed} done`);
     }
   } else {
     const queue = [...tasks];
     const children: ChildProcess[] = [];
+    const onAbort = () => {
+      queue.length = 0; // dispatch nothing more
+      for (const c of children) if (c.connected) c.send({ type: 'stop' });
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
     try {
       await Promise.all(
         Array.from({ length: jobs }, async () => {
@@ -129,9 +160,9 @@ export async function runStudy(options: RunStudyOptions): Promise<StudySummary> 
             stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
           });
           children.push(child);
-          for (let t = queue.shift(); t; t = queue.shift()) {
+          for (let t = queue.shift(); t && !signal?.aborted; t = queue.shift()) {
             const task = t;
-            await new Promise<void>((resolve, reject) => {
+            const finished = await new Promise<boolean>((resolve, reject) => {
               const onMessage = (m: WorkerMessage) => {
                 if (m.type === 'progress') {
                   done += m.work;
@@ -139,7 +170,8 @@ export async function runStudy(options: RunStudyOptions): Promise<StudySummary> 
                 } else {
                   child.off('message', onMessage);
                   child.off('exit', onExit);
-                  if (m.type === 'done') resolve();
+                  if (m.type === 'done') resolve(true);
+                  else if (m.type === 'stopped') resolve(false);
                   else reject(new Error(m.message));
                 }
               };
@@ -151,22 +183,35 @@ export async function runStudy(options: RunStudyOptions): Promise<StudySummary> 
               child.on('exit', onExit);
               child.send({ type: 'run', config, cell: task.cell, seed: task.seed, out });
             });
+            if (!finished) {
+              interrupted = true;
+              break;
+            }
             unitsDone++;
             report(`${task.cell.id} seed ${task.seed} done`);
           }
+          if (signal?.aborted) interrupted = true;
           child.disconnect();
         }),
       );
     } finally {
+      signal?.removeEventListener('abort', onAbort);
       for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill();
     }
   }
 
-  report('summarizing');
-  const records = loadRecords(config, out);
+  report(interrupted ? 'interrupted: summarizing what finished' : 'summarizing');
+  const records = loadRecords(config, out, interrupted);
   manifest = { ...manifest, seconds: (manifest.seconds ?? 0) + (performance.now() - t0) / 1000 };
   writeJson(path.join(out, STUDY_FILE), manifest);
-  const summary = summarize(config, records, { command: manifest.command, commit: manifest.commit, seconds: manifest.seconds! });
+  const summary = summarize(config, records, {
+    command: manifest.command,
+    commit: manifest.commit,
+    seconds: manifest.seconds!,
+    status: interrupted ? 'interrupted' : 'complete',
+    unitsDone,
+    units,
+  });
   const { renderReportHtml, renderSummaryMarkdown } = await import('./report.js');
   writeFileAtomic(path.join(out, 'summary.json'), `${JSON.stringify(summary, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 1)}\n`);
   writeFileAtomic(path.join(out, 'summary.md'), renderSummaryMarkdown(summary));

@@ -140,6 +140,11 @@ export interface DetectionQuality {
 
 export interface StudySummary {
   version: 1;
+  /** `'interrupted'`: the study was stopped (Ctrl-C / SIGTERM) and this summary covers only what finished; `gprl study --resume` continues it. */
+  status: 'complete' | 'interrupted';
+  /** Cell × seed units finished, of `units`. */
+  unitsDone: number;
+  units: number;
   command: string;
   commit: string | null;
   config: unknown;

@@ -59,6 +59,8 @@ export interface UnitHooks {
   onArm?: (r: ArmRecord) => void;
   /** Called after every policy step (progress). */
   onStep?: (arm: ArmId, step: number, steps: number) => void;
+  /** Polled after every policy step (the event loop gets a turn first): true stops the unit with a {@link StudyInterrupted} error; finished arms are already reported. */
+  shouldStop?: () => boolean;
   /** Called before verifier training, with a label. */
   onPhase?: (label: string) => void;
 }
@@ -371,6 +373,7 @@ export async function runUnit(config: StudyConfig, cell: Cell, seed: number, hoo
         monitorRecord: done.get('gprl-monitor') ?? null,
         steps,
         onStep: (s) => hooks.onStep?.(arm, s, steps),
+        shouldStop: hooks.shouldStop ?? null,
       });
       done.set(arm, rec);
       records.push(rec);
@@ -393,6 +396,15 @@ interface ArmContext {
   monitorRecord: ArmRecord | null;
   steps: number;
   onStep: (step: number) => void;
+  shouldStop: (() => boolean) | null;
+}
+
+/** Thrown by {@link runUnit} when `hooks.shouldStop()` asked it to stop (a safe point: between two policy steps). */
+export class StudyInterrupted extends Error {
+  constructor() {
+    super('gprl: the study was interrupted');
+    this.name = 'StudyInterrupted';
+  }
 }
 
 async function runArm(config: StudyConfig, cell: Cell, seed: number, arm: ArmId, ctx: ArmContext): Promise<ArmRecord> {
@@ -501,6 +513,11 @@ async function runArm(config: StudyConfig, cell: Cell, seed: number, arm: ArmId,
       }
       if (config.budgets.includes(s)) evaluations.push(evaluate(policy, ctx.evalPrompts, ctx.evalReference, new Rng(ctx.evalSeed + s), s));
       ctx.onStep(s);
+      if (ctx.shouldStop) {
+        // Let signal handlers and IPC messages run (a step resolves through microtasks only).
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        if (ctx.shouldStop()) throw new StudyInterrupted();
+      }
     }
     const examples = [0, 1, 2, 3].map((t) => {
       const p: Prompt = { topic: t, length: 8 };

@@ -38,6 +38,9 @@ function fixture(): StudySummary {
   }
   return {
     version: 1,
+    status: 'complete',
+    unitsDone: 1,
+    units: 1,
     command: 'gprl study --seeds 3',
     commit: 'abc1234',
     config: {},
