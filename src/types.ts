@@ -83,7 +83,7 @@ export interface AdvantageResult {
   dimAdvantages: Float32Array;
   /** Per-group, per-dimension mean of the scores over valid responses, `B·k`. */
   dimMean: Float32Array;
-  /** Per-group, per-dimension standard deviation of the scores over valid responses, `B·k`. */
+  /** Per-group, per-dimension standard deviation of the scores over valid responses, `B·k` (±Infinity beyond float32). */
   dimStd: Float32Array;
   /** Number of normalizations whose std was ≤ stdFloor (see README, "Degenerate normalizations"). */
   degenerate: number;
@@ -94,7 +94,10 @@ export interface AdvantageResult {
 }
 
 export interface GprlAdvantageResult extends AdvantageResult {
-  /** Per-dimension group scores ŝ, `B·G·k` (NaN for invalid responses). */
+  /**
+   * Per-dimension group scores ŝ, `B·G·k` (NaN for invalid responses; ±Infinity for a valid response
+   * whose float64 score exceeds float32, see docs/kernels.md, "Float32 overflow").
+   */
   scores: Float32Array;
 }
 

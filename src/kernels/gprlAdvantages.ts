@@ -9,9 +9,11 @@ import { inputViews, laterTick, modeCode, nativeAdvantageParams } from './dispat
 import type { AdvantageCounts, AdvantageOutputs } from './js/groupAdvantages.js';
 import { gprlAdvantagesJs } from './js/gprlAdvantages.js';
 import {
-  backendOption,
+  advantageOutputs,
+  GPRL_KEYS,
   resolveGprlOptions,
   resolveOutputs,
+  snapshotOptions,
   validateEmbeddings,
   validateShape,
   type ResolvedGprlOptions,
@@ -25,12 +27,18 @@ interface Prepared {
   out: AdvantageOutputs & { scores: Float32Array };
 }
 
-function prepare(embeddings: unknown, shape: unknown, options: unknown): Prepared {
-  const s = validateShape(shape);
-  const emb = validateEmbeddings(embeddings, s);
-  const opts = resolveGprlOptions(options, s);
-  const call = resolveBackend(backendOption(options));
-  const out = resolveOutputs(options, s, true, inputViews(emb, opts));
+/**
+ * Validate a call. The caller's options are read once, first (`snapshotOptions`); after that no
+ * caller code runs until the kernel has finished (sync) or started (async). `async` calls reject
+ * arrays over resizable or growable buffers (docs/kernels.md, "Arguments").
+ */
+function prepare(embeddings: unknown, shape: unknown, options: unknown, async: boolean): Prepared {
+  const s = validateShape(shape, advantageOutputs(true));
+  const o = snapshotOptions(options, GPRL_KEYS, true);
+  const emb = validateEmbeddings(embeddings, s, async);
+  const opts = resolveGprlOptions(o.fields, s, async);
+  const call = resolveBackend(o.fields.backend);
+  const out = resolveOutputs(o.out, s, true, inputViews(emb, opts), async);
   return { embeddings: emb, shape: s, opts, call, out };
 }
 
@@ -57,7 +65,7 @@ function result(p: Prepared, counts: AdvantageCounts): GprlAdvantageResult {
  * @param shape `{ groups, groupSize, dims }`.
  */
 export function gprlAdvantages(embeddings: Float32Array, shape: GroupShape, options?: GprlAdvantageOptions): GprlAdvantageResult {
-  const p = prepare(embeddings, shape, options);
+  const p = prepare(embeddings, shape, options, false);
   const counts = p.call.addon
     ? p.call.addon.gprlAdvantages(nativeArgs(p), false)
     : gprlAdvantagesJs(p.embeddings, p.shape, p.opts, p.out);
@@ -66,14 +74,16 @@ export function gprlAdvantages(embeddings: Float32Array, shape: GroupShape, opti
 
 /**
  * `gprlAdvantages` off the JavaScript thread (native backends run in a worker; the TypeScript path
- * runs on a later tick). The input arrays must not be modified until the promise settles.
+ * runs on a later tick).
+ * The arrays passed must not be modified, transferred or detached until the promise settles;
+ * arrays over resizable or growable buffers are rejected (docs/kernels.md, "Arguments").
  */
 export async function gprlAdvantagesAsync(
   embeddings: Float32Array,
   shape: GroupShape,
   options?: GprlAdvantageOptions,
 ): Promise<GprlAdvantageResult> {
-  const p = prepare(embeddings, shape, options);
+  const p = prepare(embeddings, shape, options, true);
   let counts: AdvantageCounts;
   if (p.call.addon) {
     counts = await p.call.addon.gprlAdvantages(nativeArgs(p), true);

@@ -8,9 +8,11 @@ import type { AdvantageOptions, AdvantageResult, GroupShape } from '../types.js'
 import { inputViews, laterTick, nativeAdvantageParams } from './dispatch.js';
 import { groupAdvantagesJs, type AdvantageCounts, type AdvantageOutputs } from './js/groupAdvantages.js';
 import {
-  backendOption,
+  ADVANTAGE_KEYS,
+  advantageOutputs,
   resolveAdvantageOptions,
   resolveOutputs,
+  snapshotOptions,
   validateScores,
   validateShape,
   type ResolvedAdvantageOptions,
@@ -24,12 +26,14 @@ interface Prepared {
   out: AdvantageOutputs;
 }
 
-function prepare(scores: unknown, shape: unknown, options: unknown): Prepared {
-  const s = validateShape(shape);
-  const sc = validateScores(scores, s);
-  const opts = resolveAdvantageOptions(options, s);
-  const call = resolveBackend(backendOption(options));
-  const { advantages, dimAdvantages, dimMean, dimStd } = resolveOutputs(options, s, false, inputViews(sc, opts));
+/** Validate a call: options read once, first; `async` rejects resizable buffers (see gprlAdvantages.ts). */
+function prepare(scores: unknown, shape: unknown, options: unknown, async: boolean): Prepared {
+  const s = validateShape(shape, advantageOutputs(false));
+  const o = snapshotOptions(options, ADVANTAGE_KEYS, false);
+  const sc = validateScores(scores, s, async);
+  const opts = resolveAdvantageOptions(o.fields, s, async);
+  const call = resolveBackend(o.fields.backend);
+  const { advantages, dimAdvantages, dimMean, dimStd } = resolveOutputs(o.out, s, false, inputViews(sc, opts), async);
   return { scores: sc, shape: s, opts, call, out: { advantages, dimAdvantages, dimMean, dimStd } };
 }
 
@@ -50,7 +54,7 @@ function result(p: Prepared, counts: AdvantageCounts): AdvantageResult {
  * @param shape `{ groups, groupSize, dims }`.
  */
 export function groupAdvantages(scores: Float32Array, shape: GroupShape, options?: AdvantageOptions): AdvantageResult {
-  const p = prepare(scores, shape, options);
+  const p = prepare(scores, shape, options, false);
   const counts = p.call.addon
     ? p.call.addon.groupAdvantages(nativeArgs(p), false)
     : groupAdvantagesJs(p.scores, p.shape, p.opts, p.out);
@@ -59,14 +63,16 @@ export function groupAdvantages(scores: Float32Array, shape: GroupShape, options
 
 /**
  * `groupAdvantages` off the JavaScript thread (native backends run in a worker; the TypeScript path
- * runs on a later tick). The input arrays must not be modified until the promise settles.
+ * runs on a later tick).
+ * The arrays passed must not be modified, transferred or detached until the promise settles;
+ * arrays over resizable or growable buffers are rejected (docs/kernels.md, "Arguments").
  */
 export async function groupAdvantagesAsync(
   scores: Float32Array,
   shape: GroupShape,
   options?: AdvantageOptions,
 ): Promise<AdvantageResult> {
-  const p = prepare(scores, shape, options);
+  const p = prepare(scores, shape, options, true);
   let counts: AdvantageCounts;
   if (p.call.addon) {
     counts = await p.call.addon.groupAdvantages(nativeArgs(p), true);

@@ -7,7 +7,16 @@ import type { NativeGroupScoresArgs } from '../native/addon.js';
 import type { GroupScoresOptions, GroupShape } from '../types.js';
 import { laterTick, modeCode } from './dispatch.js';
 import { groupScoresJs } from './js/groupScores.js';
-import { backendOption, resolveScoreOptions, validateEmbeddings, validateShape, type ResolvedScoreOptions } from './validate.js';
+import {
+  allocateOutput,
+  resolveScoreOptions,
+  SCORE_KEYS,
+  scoreOutputs,
+  snapshotOptions,
+  validateEmbeddings,
+  validateShape,
+  type ResolvedScoreOptions,
+} from './validate.js';
 
 interface Prepared {
   embeddings: Float32Array;
@@ -17,12 +26,14 @@ interface Prepared {
   out: Float32Array;
 }
 
-function prepare(embeddings: unknown, shape: unknown, options: unknown): Prepared {
-  const s = validateShape(shape);
-  const emb = validateEmbeddings(embeddings, s);
-  const opts = resolveScoreOptions(options, s);
-  const call = resolveBackend(backendOption(options));
-  return { embeddings: emb, shape: s, opts, call, out: new Float32Array(s.groups * s.groupSize * s.dims) };
+/** Validate a call: options read once, first; `async` rejects resizable buffers (see gprlAdvantages.ts). */
+function prepare(embeddings: unknown, shape: unknown, options: unknown, async: boolean): Prepared {
+  const s = validateShape(shape, scoreOutputs);
+  const o = snapshotOptions(options, SCORE_KEYS);
+  const emb = validateEmbeddings(embeddings, s, async);
+  const opts = resolveScoreOptions(o.fields, s, async);
+  const call = resolveBackend(o.fields.backend);
+  return { embeddings: emb, shape: s, opts, call, out: allocateOutput(s.groups * s.groupSize * s.dims, 'scores') };
 }
 
 function nativeArgs(p: Prepared): NativeGroupScoresArgs {
@@ -49,7 +60,7 @@ function nativeArgs(p: Prepared): NativeGroupScoresArgs {
  *   non-finite embedding value), 0 for valid responses of a group with fewer than 2 valid ones.
  */
 export function groupScores(embeddings: Float32Array, shape: GroupShape, options?: GroupScoresOptions): Float32Array {
-  const p = prepare(embeddings, shape, options);
+  const p = prepare(embeddings, shape, options, false);
   if (p.call.addon) p.call.addon.groupScores(nativeArgs(p), false);
   else groupScoresJs(p.embeddings, p.shape, p.opts, p.out);
   return p.out;
@@ -57,14 +68,16 @@ export function groupScores(embeddings: Float32Array, shape: GroupShape, options
 
 /**
  * `groupScores` off the JavaScript thread (native backends run in a worker; the TypeScript path
- * runs on a later tick). The input arrays must not be modified until the promise settles.
+ * runs on a later tick).
+ * The arrays passed must not be modified, transferred or detached until the promise settles;
+ * arrays over resizable or growable buffers are rejected (docs/kernels.md, "Arguments").
  */
 export async function groupScoresAsync(
   embeddings: Float32Array,
   shape: GroupShape,
   options?: GroupScoresOptions,
 ): Promise<Float32Array> {
-  const p = prepare(embeddings, shape, options);
+  const p = prepare(embeddings, shape, options, true);
   if (p.call.addon) {
     await p.call.addon.groupScores(nativeArgs(p), true);
   } else {

@@ -8,18 +8,20 @@
  * stored as float32.
  */
 import {
-  assertKnownKeys,
   assertNumber,
   assertOneOf,
-  assertOptionsObject,
   assertPositiveInt,
+  checkTypedArray,
   invalidType,
   invalidValue,
+  isFieldObject,
+  readField,
+  readOptions,
 } from '../errors.js';
 import { resolveBackend } from '../backend.js';
 import type { Backend, ResolvedBackend } from '../types.js';
 import type { NativePolicyLossArgs, NativePolicyLossResult } from '../native/addon.js';
-import { backendOption, MAX_ELEMENTS } from './validate.js';
+import { allocateOutput, checkOutputSizes, MAX_ELEMENTS } from './validate.js';
 import { laterTick } from './dispatch.js';
 import { policyLossJs } from './js/policyLoss.js';
 
@@ -33,6 +35,9 @@ export const KL_ESTIMATORS: readonly KlEstimator[] = ['k1', 'k2', 'k3'];
 export const LOSS_AGGREGATIONS: readonly LossAggregation[] = ['token-mean', 'sequence-mean', 'constant'];
 
 export const DEFAULT_EPSILON = 0.2;
+
+/** Largest `maxLength`: 2⁴⁰, the native binding's integer limit, enforced here so every backend agrees. */
+export const MAX_LENGTH = 2 ** 40;
 
 export interface PolicyLossOptions {
   /** Lower clip range ε_low: the ratio is clipped below at `1 − ε_low`. In [0, 1]. Defaults to `0.2`. */
@@ -51,7 +56,10 @@ export interface PolicyLossOptions {
    * Defaults to `'token-mean'`.
    */
   aggregation?: LossAggregation;
-  /** The constant length of the `'constant'` aggregation, a positive integer (ignored by the others). Defaults to `T` (shape.tokens). */
+  /**
+   * The constant length of the `'constant'` aggregation, a positive integer ≤ 2⁴⁰ (`MAX_LENGTH`; ignored by the
+   * others). Defaults to `T` (shape.tokens).
+   */
   maxLength?: number;
 }
 
@@ -135,36 +143,38 @@ const INPUT_KEYS = ['logp', 'logpOld', 'logpRef', 'advantages', 'mask'] as const
 const OPTION_KEYS = ['epsilonLow', 'epsilonHigh', 'dualClip', 'beta', 'kl', 'aggregation', 'maxLength', 'backend'] as const;
 
 /** Check `shape` and return a plain copy. */
+/** Check `shape` (each field read once) and return a plain copy; the gradient output must fit MAX_OUTPUT_ELEMENTS. */
 export function validatePolicyShape(shape: unknown): PolicyLossShape {
-  if (shape === null || typeof shape !== 'object' || Array.isArray(shape)) {
+  if (!isFieldObject(shape)) {
     throw invalidType('shape', 'an object { sequences, tokens }', shape);
   }
-  const { sequences, tokens } = shape as Record<string, unknown>;
+  const sequences = readField(shape, 'sequences', 'shape.sequences');
+  const tokens = readField(shape, 'tokens', 'shape.tokens');
   assertPositiveInt('shape.sequences', sequences);
   assertPositiveInt('shape.tokens', tokens);
   const n = sequences * tokens;
   if (!Number.isSafeInteger(n) || n > MAX_ELEMENTS) {
     throw invalidValue('shape', `sequences·tokens <= ${MAX_ELEMENTS} elements`, n);
   }
+  checkOutputSizes([['grad', n, 'sequences·tokens']], `{ sequences: ${sequences}, tokens: ${tokens} }`);
   return { sequences, tokens };
 }
 
-function tokenArray(name: string, value: unknown, n: number): Float32Array {
-  const expected = `a Float32Array of length ${n} (sequences·tokens)`;
-  if (!(value instanceof Float32Array)) throw invalidType(name, expected, value);
-  if (value.length !== n) throw invalidValue(name, expected, value);
-  return value;
+function tokenArray(name: string, value: unknown, n: number, fixedLength: boolean): Float32Array {
+  checkTypedArray(name, value, 'Float32Array', n, `a Float32Array of length ${n} (sequences·tokens)`, { fixedLength });
+  return value as Float32Array;
 }
 
-/** Validate the options alone (shared with the tfjs op, which gets its arrays from tensors). */
+/**
+ * Validate the options alone (shared with the tfjs op, which gets its arrays from tensors). Each
+ * option is read once (`readOptions`), and the value checked is the value used.
+ */
 export function resolvePolicyOptions(
   options: unknown,
   shape: PolicyLossShape,
   hasRef: boolean,
 ): Omit<PolicyLossParams, 'sequences' | 'tokens' | 'logp' | 'logpOld' | 'logpRef' | 'advantages' | 'mask'> {
-  assertOptionsObject('options', options);
-  assertKnownKeys('options', options, OPTION_KEYS);
-  const o = options ?? {};
+  const o = readOptions('options', options, OPTION_KEYS);
   let epsilonLow = DEFAULT_EPSILON;
   if (o.epsilonLow !== undefined) {
     assertNumber('options.epsilonLow', o.epsilonLow, { min: 0, max: 1 });
@@ -199,6 +209,7 @@ export function resolvePolicyOptions(
   let maxLength = shape.tokens;
   if (o.maxLength !== undefined) {
     assertPositiveInt('options.maxLength', o.maxLength);
+    if (o.maxLength > MAX_LENGTH) throw invalidValue('options.maxLength', `a positive integer <= ${MAX_LENGTH}`, o.maxLength);
     maxLength = o.maxLength;
   }
   return {
@@ -212,34 +223,47 @@ export function resolvePolicyOptions(
   };
 }
 
-/** Validate everything a call takes; throws TypeError/RangeError naming the argument. */
-export function resolvePolicyLoss(inputs: unknown, shape: unknown, options: unknown): PolicyLossParams {
+/**
+ * Validate a call. The caller's objects (shape, inputs, options) are read once each, before any
+ * array is checked, so no caller code runs between the checks and the kernel. `async` calls
+ * reject arrays over resizable or growable buffers (docs/kernels.md, "Arguments").
+ */
+function preparePolicyLoss(
+  inputs: unknown,
+  shape: unknown,
+  options: unknown,
+  async: boolean,
+): { params: PolicyLossParams; backend: unknown } {
   const s = validatePolicyShape(shape);
-  if (inputs === null || typeof inputs !== 'object' || Array.isArray(inputs)) {
+  if (!isFieldObject(inputs)) {
     throw invalidType('inputs', 'an object { logp, logpOld, logpRef?, advantages, mask }', inputs);
   }
-  const i = inputs as Record<string, unknown>;
-  assertKnownKeys('inputs', i, INPUT_KEYS);
+  const i = readOptions('inputs', inputs, INPUT_KEYS);
+  const o = readOptions('options', options, OPTION_KEYS);
   const n = s.sequences * s.tokens;
-  const logp = tokenArray('inputs.logp', i.logp, n);
-  const logpOld = tokenArray('inputs.logpOld', i.logpOld, n);
-  const logpRef = i.logpRef === undefined || i.logpRef === null ? null : tokenArray('inputs.logpRef', i.logpRef, n);
+  const logp = tokenArray('inputs.logp', i.logp, n, async);
+  const logpOld = tokenArray('inputs.logpOld', i.logpOld, n, async);
+  const logpRef = i.logpRef === undefined || i.logpRef === null ? null : tokenArray('inputs.logpRef', i.logpRef, n, async);
   const advExpected = `a Float32Array of length ${s.sequences} (sequences)`;
-  if (!(i.advantages instanceof Float32Array)) throw invalidType('inputs.advantages', advExpected, i.advantages);
-  if (i.advantages.length !== s.sequences) throw invalidValue('inputs.advantages', advExpected, i.advantages);
+  checkTypedArray('inputs.advantages', i.advantages, 'Float32Array', s.sequences, advExpected, { fixedLength: async });
   const maskExpected = `a Uint8Array of length ${n} (sequences·tokens)`;
-  if (!(i.mask instanceof Uint8Array)) throw invalidType('inputs.mask', maskExpected, i.mask);
-  if (i.mask.length !== n) throw invalidValue('inputs.mask', maskExpected, i.mask);
-  return {
+  checkTypedArray('inputs.mask', i.mask, 'Uint8Array', n, maskExpected, { fixedLength: async });
+  const params: PolicyLossParams = {
     sequences: s.sequences,
     tokens: s.tokens,
     logp,
     logpOld,
     logpRef,
-    advantages: i.advantages,
-    mask: i.mask,
-    ...resolvePolicyOptions(options, s, logpRef !== null),
+    advantages: i.advantages as Float32Array,
+    mask: i.mask as Uint8Array,
+    ...resolvePolicyOptions(o, s, logpRef !== null),
   };
+  return { params, backend: o.backend };
+}
+
+/** Validate everything a call takes; throws TypeError/RangeError naming the argument. */
+export function resolvePolicyLoss(inputs: unknown, shape: unknown, options: unknown): PolicyLossParams {
+  return preparePolicyLoss(inputs, shape, options, false).params;
 }
 
 function nativeArgs(p: PolicyLossParams, device: number, grad: Float32Array): NativePolicyLossArgs {
@@ -276,25 +300,27 @@ export function policyLoss(
   shape: PolicyLossShape,
   options?: PolicyLossCallOptions,
 ): PolicyLossResult {
-  const p = resolvePolicyLoss(inputs, shape, options);
-  const call = resolveBackend(backendOption(options));
-  const grad = new Float32Array(p.sequences * p.tokens);
+  const { params: p, backend } = preparePolicyLoss(inputs, shape, options, false);
+  const call = resolveBackend(backend);
+  const grad = allocateOutput(p.sequences * p.tokens, 'grad');
   if (call.addon) return toResult(call.addon.policyLoss(nativeArgs(p, call.device, grad)), grad, call.backend);
   return toResult(policyLossJs(p, grad), grad, call.backend);
 }
 
 /**
  * `policyLoss` with the native work off the JavaScript thread (the pure-TypeScript path runs
- * on a later tick). The input arrays must not be modified until the promise settles.
+ * on a later tick).
+ * The arrays passed must not be modified, transferred or detached until the promise settles;
+ * arrays over resizable or growable buffers are rejected (docs/kernels.md, "Arguments").
  */
 export async function policyLossAsync(
   inputs: PolicyLossInputs,
   shape: PolicyLossShape,
   options?: PolicyLossCallOptions,
 ): Promise<PolicyLossResult> {
-  const p = resolvePolicyLoss(inputs, shape, options);
-  const call = resolveBackend(backendOption(options));
-  const grad = new Float32Array(p.sequences * p.tokens);
+  const { params: p, backend } = preparePolicyLoss(inputs, shape, options, true);
+  const call = resolveBackend(backend);
+  const grad = allocateOutput(p.sequences * p.tokens, 'grad');
   if (call.addon) return toResult(await call.addon.policyLoss(nativeArgs(p, call.device, grad), true), grad, call.backend);
   await laterTick();
   return toResult(policyLossJs(p, grad), grad, call.backend);

@@ -8,8 +8,11 @@ import type { GroupShape, PreferenceMatrixOptions } from '../types.js';
 import { laterTick } from './dispatch.js';
 import { preferenceMatrixJs } from './js/preferenceMatrix.js';
 import {
-  backendOption,
+  allocateOutput,
+  PREFERENCE_KEYS,
+  preferenceOutputs,
   resolvePreferenceOptions,
+  snapshotOptions,
   validateEmbeddings,
   validateShape,
   type ResolvedPreferenceOptions,
@@ -23,12 +26,17 @@ interface Prepared {
   out: Float32Array;
 }
 
-function prepare(embeddings: unknown, shape: unknown, options: unknown): Prepared {
-  const s = validateShape(shape, (v) => v.groups * v.groupSize * v.groupSize);
-  const emb = validateEmbeddings(embeddings, s);
-  const opts = resolvePreferenceOptions(options, s);
-  const call = resolveBackend(backendOption(options));
-  return { embeddings: emb, shape: s, opts, call, out: new Float32Array(s.groups * s.groupSize * s.groupSize) };
+/**
+ * Validate a call: the B·G·G output is checked against MAX_OUTPUT_ELEMENTS before anything is
+ * allocated; options read once, first; `async` rejects resizable buffers (see gprlAdvantages.ts).
+ */
+function prepare(embeddings: unknown, shape: unknown, options: unknown, async: boolean): Prepared {
+  const s = validateShape(shape, preferenceOutputs);
+  const o = snapshotOptions(options, PREFERENCE_KEYS);
+  const emb = validateEmbeddings(embeddings, s, async);
+  const opts = resolvePreferenceOptions(o.fields, s, async);
+  const call = resolveBackend(o.fields.backend);
+  return { embeddings: emb, shape: s, opts, call, out: allocateOutput(s.groups * s.groupSize * s.groupSize, 'matrix') };
 }
 
 function nativeArgs(p: Prepared): NativePreferenceMatrixArgs {
@@ -54,7 +62,7 @@ function nativeArgs(p: Prepared): NativePreferenceMatrixArgs {
  * @returns `groups·groupSize·groupSize` values, row-major `[B][G][G]`.
  */
 export function preferenceMatrix(embeddings: Float32Array, shape: GroupShape, options?: PreferenceMatrixOptions): Float32Array {
-  const p = prepare(embeddings, shape, options);
+  const p = prepare(embeddings, shape, options, false);
   if (p.call.addon) p.call.addon.preferenceMatrix(nativeArgs(p), false);
   else preferenceMatrixJs(p.embeddings, p.shape, p.opts, p.out);
   return p.out;
@@ -62,14 +70,16 @@ export function preferenceMatrix(embeddings: Float32Array, shape: GroupShape, op
 
 /**
  * `preferenceMatrix` off the JavaScript thread (native backends run in a worker; the TypeScript
- * path runs on a later tick). The input arrays must not be modified until the promise settles.
+ * path runs on a later tick).
+ * The arrays passed must not be modified, transferred or detached until the promise settles;
+ * arrays over resizable or growable buffers are rejected (docs/kernels.md, "Arguments").
  */
 export async function preferenceMatrixAsync(
   embeddings: Float32Array,
   shape: GroupShape,
   options?: PreferenceMatrixOptions,
 ): Promise<Float32Array> {
-  const p = prepare(embeddings, shape, options);
+  const p = prepare(embeddings, shape, options, true);
   if (p.call.addon) {
     await p.call.addon.preferenceMatrix(nativeArgs(p), true);
   } else {

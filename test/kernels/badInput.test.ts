@@ -10,7 +10,7 @@ import {
   preferenceMatrix,
   preferenceMatrixAsync,
 } from '../../src/kernels/index.js';
-import { MAX_ELEMENTS } from '../../src/kernels/validate.js';
+import { MAX_ELEMENTS, MAX_OUTPUT_ELEMENTS } from '../../src/kernels/validate.js';
 import type { GroupShape } from '../../src/types.js';
 
 const shape: GroupShape = { groups: 2, groupSize: 3, dims: 2 };
@@ -59,10 +59,13 @@ describe('shape', () => {
     expect(() => groupScores(emb, { groups: huge, groupSize: huge, dims: huge })).toThrow(
       new RangeError(`gprl: invalid shape: expected groups·groupSize·2·dims <= ${MAX_ELEMENTS} elements, got ${2 * huge ** 3}`),
     );
-    // The preference matrix output B·G·G is checked too.
+    // The preference matrix output B·G·G is checked too (against the per-output limit).
     const g = Math.ceil(Math.sqrt(MAX_ELEMENTS)) + 1;
     expect(() => preferenceMatrix(emb, { groups: 1, groupSize: g, dims: 1 })).toThrow(
-      new RangeError(`gprl: invalid shape: expected groups·groupSize·groupSize <= ${MAX_ELEMENTS} elements, got ${g * g}`),
+      new RangeError(
+        `gprl: invalid shape: expected at most ${MAX_OUTPUT_ELEMENTS} elements per output array, got ${g * g} elements in the ` +
+          `output matrix (groups·groupSize·groupSize for { groups: 1, groupSize: ${g}, dims: 1 })`,
+      ),
     );
   });
 });
