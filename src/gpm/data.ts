@@ -8,9 +8,11 @@
  * in [0, 1], default 1) is the probability that `chosen` is preferred. Other keys are ignored; blank
  * lines are skipped. Every line is validated: a bad line is reported with its 1-based line number
  * and either rejected (`onInvalid: 'throw'`, the default) or left out and collected
- * (`onInvalid: 'skip'`) — never used.
+ * (`onInvalid: 'skip'`) — never used. Files are UTF-8: a leading byte order mark is skipped, and a
+ * line that is not valid UTF-8 is a bad line (never decoded with replacement characters).
  */
 import { readFile } from 'node:fs/promises';
+import { decodeUtf8 } from '../fs/utf8.js';
 import { assertKnownKeys, assertOneOf, assertOptionsObject, assertPositiveInt, invalidType } from '../errors.js';
 import { assertFeatureVector, assertTokenSequence, isArrayInput, type InputKind } from './inputs.js';
 import type { PreferencePair } from './train.js';
@@ -56,9 +58,18 @@ function allNonNegativeIntegers(obj: Record<string, unknown>): boolean {
   });
 }
 
-/** Parse JSONL text into preference pairs (see the module comment). */
+/** A line that could not be decoded: what is wrong with its bytes. */
+interface UndecodableLine {
+  undecodable: string;
+}
+
+/** Parse JSONL text into preference pairs (see the module comment). A leading byte order mark is skipped. */
 export function parsePreferencePairs(text: string, options?: ParsePairsOptions): ParsedPairs {
   if (typeof text !== 'string') throw invalidType('text', 'a string of JSONL', text);
+  return parseRows((text.charCodeAt(0) === 0xfeff ? text.slice(1) : text).split(/\r?\n/), options);
+}
+
+function parseRows(rows: (string | UndecodableLine)[], options: ParsePairsOptions | undefined): ParsedPairs {
   const o: ParsePairsOptions = options ?? {};
   assertOptionsObject('options', options);
   assertKnownKeys('options', options as Record<string, unknown> | undefined, ['onInvalid', 'kind', 'featureDim', 'vocabSize', 'source']);
@@ -74,11 +85,11 @@ export function parsePreferencePairs(text: string, options?: ParsePairsOptions):
   const pairs: PreferencePair[] = [];
   const lines: number[] = [];
   const invalid: InvalidLine[] = [];
-  const rows = text.split(/\r?\n/);
   rows.forEach((raw, idx) => {
     const lineNo = idx + 1;
-    if (raw.trim() === '') return;
+    if (typeof raw === 'string' && raw.trim() === '') return;
     try {
+      if (typeof raw !== 'string') throw new SyntaxError(raw.undecodable);
       let obj: unknown;
       try {
         obj = JSON.parse(raw);
@@ -124,9 +135,55 @@ export function parsePreferencePairs(text: string, options?: ParsePairsOptions):
   return result;
 }
 
-/** Read and parse a JSONL file of preference pairs (messages name the file and line). */
+/**
+ * Split UTF-8 bytes into lines (at LF, dropping a CR before it), skipping a leading byte order mark.
+ * A line that is not valid UTF-8 becomes an {@link UndecodableLine} naming the first bad byte.
+ */
+function decodeLines(bytes: Uint8Array): (string | UndecodableLine)[] {
+  const start = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
+  const body = bytes.subarray(start);
+  try {
+    return decodeUtf8(body).split(/\r?\n/);
+  } catch {
+    /* some line is not UTF-8: decode line by line to find it */
+  }
+  const rows: (string | UndecodableLine)[] = [];
+  let from = 0;
+  while (from <= body.length) {
+    let to = body.indexOf(0x0a, from);
+    if (to < 0) to = body.length;
+    const line = body.subarray(from, to > from && body[to - 1] === 0x0d ? to - 1 : to);
+    try {
+      rows.push(decodeUtf8(line));
+    } catch {
+      rows.push({ undecodable: badUtf8(line) });
+    }
+    from = to + 1;
+  }
+  return rows;
+}
+
+/** Describe the first invalid UTF-8 sequence of `line` (1-based byte position within the line). */
+function badUtf8(line: Uint8Array): string {
+  // The lenient decoder replaces each invalid sequence by U+FFFD; the bytes before the first
+  // replacement that is not a genuine U+FFFD (EF BF BD) are valid, so their length is its position.
+  const text = new TextDecoder('utf-8', { ignoreBOM: true }).decode(line);
+  const encoder = new TextEncoder();
+  let at = line.length;
+  for (let i = text.indexOf('\ufffd'); i >= 0; i = text.indexOf('\ufffd', i + 1)) {
+    const b = encoder.encode(text.slice(0, i)).length;
+    if (!(line[b] === 0xef && line[b + 1] === 0xbf && line[b + 2] === 0xbd)) {
+      at = b;
+      break;
+    }
+  }
+  const shown = Array.from(line.subarray(at, at + 4), (x) => `0x${x.toString(16).padStart(2, '0')}`).join(' ');
+  return `not valid UTF-8 (byte ${at + 1} of the line: ${shown})`;
+}
+
+/** Read and parse a JSONL file of preference pairs (messages name the file and line). UTF-8; a byte order mark is skipped; invalid UTF-8 is reported with its line. */
 export async function readPreferencePairs(path: string, options?: Omit<ParsePairsOptions, 'source'>): Promise<ParsedPairs> {
   if (typeof path !== 'string') throw invalidType('path', 'a file path', path);
-  const text = await readFile(path, 'utf8');
-  return parsePreferencePairs(text, { ...(options ?? {}), source: path });
+  const bytes = await readFile(path);
+  return parseRows(decodeLines(bytes), { ...(options ?? {}), source: path });
 }

@@ -2,24 +2,33 @@
  * Crash-safe checkpoints: a directory that always holds at least one complete checkpoint.
  *
  * Layout of `dir`:
- *   LATEST                     the name of the current checkpoint (one line)
+ *   LATEST                     the name of the current checkpoint and the SHA-256 of its meta.json (one line)
  *   ckpt-00000012-<id>/        one checkpoint
- *     meta.json                format, version, step, the JSON state, the tensor index, the SHA-256 of weights.bin
+ *     meta.json                sealed JSON (its first key is a checksum of the file itself, see
+ *                              `fs/sealedJson.ts`): format, version, step, the JSON state, the tensor
+ *                              index, the size and SHA-256 of weights.bin
  *     weights.bin              every tensor's values, little-endian 4-byte floats/ints, concatenated
  *
  * A write builds the new checkpoint in a hidden temporary directory (files fsynced), renames it into
  * place, then replaces `LATEST` by writing a temporary file and renaming it over the old one (an atomic
  * replace on POSIX file systems and NTFS). A write that dies at any point leaves `LATEST` pointing to
- * the previous complete checkpoint; leftovers are removed by the next successful write. A checkpoint
- * whose files are truncated or altered fails to load with a clear error (size and checksum checks).
+ * the previous complete checkpoint; leftovers are removed by the next successful write. Reading
+ * verifies every byte it uses: `LATEST` against meta.json's hash, meta.json against its own checksum
+ * (so an edited step, learning rate or tensor index is detected), the tensor index against the shapes
+ * and the size of weights.bin, and weights.bin against its checksum; a damaged checkpoint fails with an
+ * Error naming the file and what is wrong. Version 1 checkpoints (gprl 0.1: meta.json without its own
+ * checksum, `LATEST` holding the name only) are still read, with the same structural checks.
  */
-import { createHash } from 'node:crypto';
-import { promises as fsp, constants as fsConstants } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { invalidType, invalidValue } from '../errors.js';
+import { replaceFileAtomic, sha256Hex, syncDir, writeFileSynced } from '../fs/atomic.js';
+import { checkSeal, sealJson } from '../fs/sealedJson.js';
+import { decodeUtf8 } from '../fs/utf8.js';
 
 export const CHECKPOINT_FORMAT = 'gprl-checkpoint';
-export const CHECKPOINT_VERSION = 1;
+/** Version written by {@link writeCheckpoint}; version 1 (gprl 0.1) is still read. */
+export const CHECKPOINT_VERSION = 2;
 const LATEST = 'LATEST';
 
 /** One stored tensor. */
@@ -54,6 +63,7 @@ interface IndexEntry {
 }
 
 interface Meta {
+  checksum?: string;
   format: string;
   version: number;
   step: number;
@@ -64,30 +74,6 @@ interface Meta {
 }
 
 let writeCounter = 0;
-
-async function writeFileSynced(file: string, data: string | Uint8Array): Promise<void> {
-  const fh = await fsp.open(file, 'w');
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-async function syncDir(dir: string): Promise<void> {
-  // Persist renames; some platforms cannot open directories, which is fine to skip.
-  try {
-    const fh = await fsp.open(dir, fsConstants.O_RDONLY);
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-  } catch {
-    /* not supported here */
-  }
-}
 
 function checkData(data: unknown): asserts data is CheckpointData {
   if (data === null || typeof data !== 'object') throw invalidType('data', 'checkpoint data', data);
@@ -132,16 +118,16 @@ export async function writeCheckpoint(dir: string, data: CheckpointData, options
       }
     }
   }
-  const meta: Meta = {
+  const meta: Omit<Meta, 'checksum'> = {
     format: CHECKPOINT_FORMAT,
     version: CHECKPOINT_VERSION,
     step: data.step,
     state: data.state,
     tensors: index,
     weightsBytes: bytes,
-    weightsSha256: createHash('sha256').update(weights).digest('hex'),
+    weightsSha256: sha256Hex(weights),
   };
-  const metaText = JSON.stringify(meta);
+  const metaText = sealJson(meta as unknown as Record<string, unknown>);
 
   await fsp.mkdir(dir, { recursive: true });
   const name = `ckpt-${String(data.step).padStart(8, '0')}-${process.pid}-${Date.now()}-${writeCounter++}`;
@@ -152,10 +138,9 @@ export async function writeCheckpoint(dir: string, data: CheckpointData, options
   await syncDir(tmp);
   if (options.beforeCommit) await options.beforeCommit();
   await fsp.rename(tmp, path.join(dir, name));
-  const latestTmp = path.join(dir, `.tmp-${LATEST}-${name}`);
-  await writeFileSynced(latestTmp, `${name}\n`);
-  await fsp.rename(latestTmp, path.join(dir, LATEST));
   await syncDir(dir);
+  // The commit: LATEST names the new checkpoint and binds its meta.json.
+  await replaceFileAtomic(path.join(dir, LATEST), `${name} ${sha256Hex(metaText)}\n`);
   await prune(dir, name, keep);
   return path.join(dir, name);
 }
@@ -168,31 +153,119 @@ async function prune(dir: string, current: string, keep: number): Promise<void> 
   for (const e of drop) await fsp.rm(path.join(dir, e), { recursive: true, force: true });
 }
 
-/** Read the current checkpoint of `dir`. Throws a clear Error when there is none or it is damaged. */
+const LATEST_LINE = /^(ckpt-[\w-]+)(?: ([0-9a-f]{64}))?\n?$/;
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/** An Error for a damaged checkpoint file, pointing at the other checkpoints of the directory when there are any. */
+async function damaged(dir: string, current: string | null, file: string, what: string): Promise<Error> {
+  let others: string[] = [];
+  try {
+    others = (await fsp.readdir(dir)).filter((e) => e.startsWith('ckpt-') && e !== current).sort().reverse();
+  } catch {
+    /* the directory itself is unreadable: no hint */
+  }
+  const hint = others.length > 0 ? ` (other checkpoints in '${dir}': ${others.join(', ')}; to resume from one, write its name into ${LATEST})` : '';
+  return new Error(`gprl: damaged checkpoint: ${file}: ${what}${hint}`);
+}
+
+/** Structure of meta.json: returns what is wrong, or null. The tensors must tile weights.bin exactly. */
+function metaProblem(meta: unknown, sealed: boolean): string | null {
+  if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) return 'not a JSON object';
+  const m = meta as Partial<Meta>;
+  if (m.format !== CHECKPOINT_FORMAT) return `format is ${JSON.stringify(m.format)}, expected '${CHECKPOINT_FORMAT}'`;
+  if (m.version === CHECKPOINT_VERSION) {
+    if (!sealed) return `checksum field missing or damaged (version ${CHECKPOINT_VERSION} files carry one as their first key)`;
+  } else if (m.version === 1) {
+    if ('checksum' in m) return `version 1 file with a checksum field: damaged or altered`;
+  } else return `version ${JSON.stringify(m.version)} is not supported (expected ${CHECKPOINT_VERSION}, or 1)`;
+  if (typeof m.step !== 'number' || !Number.isSafeInteger(m.step) || m.step < 0) return `step is ${JSON.stringify(m.step)}, not a non-negative integer`;
+  if (m.state === null || typeof m.state !== 'object') return 'state is not a JSON object';
+  if (typeof m.weightsBytes !== 'number' || !Number.isSafeInteger(m.weightsBytes) || m.weightsBytes < 0) return `weightsBytes is ${JSON.stringify(m.weightsBytes)}, not a byte count`;
+  if (typeof m.weightsSha256 !== 'string' || !HEX64.test(m.weightsSha256)) return 'weightsSha256 missing or malformed';
+  if (!Array.isArray(m.tensors)) return 'tensors is not a list';
+  // Tensors are stored back to back in index order (as writeCheckpoint writes them), so none overlap or trade places.
+  let end = 0;
+  let prev = '';
+  for (let i = 0; i < m.tensors.length; i++) {
+    const e = m.tensors[i] as Partial<IndexEntry> | null;
+    if (e === null || typeof e !== 'object' || typeof e.group !== 'string' || typeof e.name !== 'string') return `tensors[${i}]: group or name missing`;
+    const label = `tensor '${e.group}/${e.name}'`;
+    if (e.dtype !== 'float32' && e.dtype !== 'int32') return `${label} has dtype ${JSON.stringify(e.dtype)}, expected 'float32' or 'int32'`;
+    if (!Array.isArray(e.shape) || !e.shape.every((s) => typeof s === 'number' && Number.isSafeInteger(s) && s >= 0)) return `${label} has shape ${JSON.stringify(e.shape)}, not a list of sizes`;
+    const size = e.shape.reduce((a, b) => a * b, 1);
+    if (e.length !== size) return `${label} has length ${JSON.stringify(e.length)}, its shape [${e.shape.join(', ')}] holds ${size} values`;
+    if (typeof e.offset !== 'number' || !Number.isSafeInteger(e.offset) || e.offset < 0 || e.offset % 4 !== 0) return `${label} has offset ${JSON.stringify(e.offset)}, not a multiple of 4`;
+    if (e.offset + 4 * size > m.weightsBytes) return `${label} has byte range [${e.offset}, ${e.offset + 4 * size}) outside weights.bin (${m.weightsBytes} bytes)`;
+    if (e.offset !== end) {
+      const why = e.offset < end ? `it would overlap ${prev}` : `bytes [${end}, ${e.offset}) would belong to no tensor`;
+      return `${label} starts at byte ${e.offset}, expected ${end}: tensors are stored back to back in index order, ${why}`;
+    }
+    end = e.offset + 4 * size;
+    prev = label;
+  }
+  if (end !== m.weightsBytes) return `bytes [${end}, ${m.weightsBytes}) of weights.bin belong to no tensor`;
+  return null;
+}
+
+/** Read the current checkpoint of `dir`. Throws a clear Error when there is none, or naming the damaged file and what is wrong. */
 export async function readCheckpoint(dir: string): Promise<CheckpointData> {
   if (typeof dir !== 'string' || dir.length === 0) throw invalidType('dir', 'a directory path', dir);
-  let name: string;
+  const latestFile = path.join(dir, LATEST);
+  let latest: Buffer;
   try {
-    name = (await fsp.readFile(path.join(dir, LATEST), 'utf8')).trim();
-  } catch {
-    throw new Error(`gprl: no checkpoint in '${dir}' (missing ${LATEST})`);
+    latest = await fsp.readFile(latestFile);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new Error(`gprl: no checkpoint in '${dir}' (missing ${LATEST})`);
+    throw await damaged(dir, null, latestFile, `cannot be read (${(err as Error).message})`);
   }
-  if (!/^ckpt-[\w-]+$/.test(name)) throw new Error(`gprl: damaged checkpoint in '${dir}': ${LATEST} names '${name}'`);
+  let line: RegExpExecArray | null = null;
+  try {
+    line = LATEST_LINE.exec(decodeUtf8(latest));
+  } catch {
+    /* not UTF-8: reported below */
+  }
+  if (!line) throw await damaged(dir, null, latestFile, `does not hold a checkpoint name (${latest.length} bytes: ${JSON.stringify(latest.toString('latin1').slice(0, 100))})`);
+  const name = line[1]!;
+  const metaHash = line[2];
   const sub = path.join(dir, name);
+  const metaFile = path.join(sub, 'meta.json');
+  const weightsFile = path.join(sub, 'weights.bin');
+  const fail = (file: string, what: string): Promise<Error> => damaged(dir, name, file, what);
+  let metaBytes: Buffer;
+  try {
+    metaBytes = await fsp.readFile(metaFile);
+  } catch (err) {
+    const missingDir = await fsp.stat(sub).then(
+      () => false,
+      () => true,
+    );
+    if (missingDir) throw await fail(latestFile, `names '${name}', which does not exist`);
+    throw await fail(metaFile, `cannot be read (${(err as Error).message})`);
+  }
+  const seal = checkSeal(metaBytes);
+  if (seal.status === 'mismatch') throw await fail(metaFile, `checksum mismatch: the file was altered or is incomplete (${metaBytes.length} bytes)`);
+  if (metaHash !== undefined && sha256Hex(metaBytes) !== metaHash) {
+    if (seal.status === 'valid') throw await fail(latestFile, `expects ${name}/meta.json with sha256 ${metaHash}, but that intact file has sha256 ${sha256Hex(metaBytes)}: ${LATEST} was altered or the file replaced`);
+    throw await fail(metaFile, `checksum field missing or damaged (${metaBytes.length} bytes, not the file ${LATEST} names)`);
+  }
   let meta: Meta;
+  try {
+    meta = JSON.parse(decodeUtf8(metaBytes)) as Meta;
+  } catch (err) {
+    throw await fail(metaFile, `not valid JSON, truncated or corrupt (${(err as Error).message})`);
+  }
+  const problem = metaProblem(meta, seal.status === 'valid');
+  if (problem !== null) throw await fail(metaFile, problem);
   let weights: Buffer;
   try {
-    meta = JSON.parse(await fsp.readFile(path.join(sub, 'meta.json'), 'utf8')) as Meta;
-    weights = await fsp.readFile(path.join(sub, 'weights.bin'));
+    weights = await fsp.readFile(weightsFile);
   } catch (err) {
-    throw new Error(`gprl: damaged checkpoint '${sub}': ${(err as Error).message}`);
+    throw await fail(weightsFile, `cannot be read (${(err as Error).message})`);
   }
-  if (meta.format !== CHECKPOINT_FORMAT || meta.version !== CHECKPOINT_VERSION) {
-    throw new Error(`gprl: '${sub}' is not a ${CHECKPOINT_FORMAT} v${CHECKPOINT_VERSION} checkpoint`);
+  if (weights.length !== meta.weightsBytes) {
+    throw await fail(weightsFile, `${weights.length < meta.weightsBytes ? 'truncated' : 'too long'}: ${weights.length} bytes, meta.json expects ${meta.weightsBytes}`);
   }
-  if (weights.length !== meta.weightsBytes || createHash('sha256').update(weights).digest('hex') !== meta.weightsSha256) {
-    throw new Error(`gprl: damaged checkpoint '${sub}': weights.bin does not match its checksum (truncated or altered)`);
-  }
+  if (sha256Hex(weights) !== meta.weightsSha256) throw await fail(weightsFile, 'checksum mismatch: the file was altered or does not belong to this meta.json');
   const view = new DataView(weights.buffer, weights.byteOffset, weights.byteLength);
   const tensors: Record<string, CheckpointTensor[]> = {};
   for (const e of meta.tensors) {

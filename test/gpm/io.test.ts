@@ -3,7 +3,7 @@
  * F16, BF16 and JSON) against a float64 re-implementation of the reference scoring formula.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { copyFile, mkdtemp, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
@@ -24,7 +24,9 @@ import {
   tokenEncoder,
   type ModelJson,
 } from '../../src/gpm/index.js';
+import { sealJson } from '../../src/fs/sealedJson.js';
 import { expectClose, randomMatrix, softmax } from './reference.js';
+import { currentSave, writeLegacySave } from './persistHelpers.js';
 
 const dirs: string[] = [];
 async function tempDir(): Promise<string> {
@@ -86,6 +88,43 @@ describe('JSONL preference pairs', () => {
     expect(r.pairs).toHaveLength(1);
     expect(r.invalid.map((i) => i.line)).toEqual([2, 3, 4]);
     expect(() => parsePreferencePairs(text, { kind: 'features', featureDim: 3 })).toThrow(/line 1/);
+  });
+
+  it('UTF-8: a byte order mark is skipped; invalid UTF-8 is a bad line with its number, never replaced', async () => {
+    const d = await tempDir();
+    const line = (extra = ''): Buffer => Buffer.from(`{"prompt":[1],"chosen":[2],"rejected":[3]${extra}}`);
+    const bomFile = path.join(d, 'bom.jsonl');
+    await writeFile(bomFile, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), line(), Buffer.from('\r\n'), line(), Buffer.from('\n')]));
+    const bom = await readPreferencePairs(bomFile);
+    expect(bom.pairs).toHaveLength(2);
+    expect(bom.invalid).toEqual([]);
+    expect(parsePreferencePairs('\ufeff{"prompt":[1],"chosen":[2],"rejected":[3]}').pairs).toHaveLength(1);
+
+    // Line 3: a Latin-1 "é" inside an ignored key (it would parse as JSON after replacement);
+    // line 4: genuine U+FFFD and "é" in UTF-8 (valid); line 5: an overlong "/"; line 6: a sequence cut off at the end of the file.
+    const head = '{"prompt":[1],"chosen":[2],"rejected":[3],"note":"';
+    const bad = path.join(d, 'bad-utf8.jsonl');
+    await writeFile(
+      bad,
+      Buffer.concat([
+        Buffer.from([0xef, 0xbb, 0xbf]),
+        line(), Buffer.from('\n'),
+        line(), Buffer.from('\r\n'),
+        Buffer.from(`${head}caf`), Buffer.from([0xe9]), Buffer.from('"}\n'),
+        Buffer.from(`${head}\ufffd caf\u00e9"}\n`),
+        Buffer.from(head), Buffer.from([0xc0, 0xaf]), Buffer.from('"}\n'),
+        Buffer.from(`${head}x"}`), Buffer.from([0xc3]),
+      ]),
+    );
+    const esc = bad.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+    const col = `${head}caf`.length + 1;
+    await expect(readPreferencePairs(bad)).rejects.toThrow(new RegExp(`^gprl: ${esc} line 3: not valid UTF-8 \\(byte ${col} of the line: 0xe9 0x22 0x7d\\)$`));
+    const r = await readPreferencePairs(bad, { onInvalid: 'skip' });
+    expect(r.lines).toEqual([1, 2, 4]);
+    expect(r.invalid.map((i) => i.line)).toEqual([3, 5, 6]);
+    expect(r.invalid.every((i) => /^not valid UTF-8 \(byte \d+ of the line: 0x/.test(i.reason))).toBe(true);
+    expect(r.invalid[1]!.reason).toMatch(/0xc0 0xaf/);
+    expect(r.invalid[2]!.reason).toMatch(/: 0xc3\)$/);
   });
 
   it('readPreferencePairs names the file; the bundled example file parses cleanly', async () => {
@@ -314,9 +353,21 @@ describe.each(['cpu', 'wasm'] as const)('GPM files on tfjs %s', (backend) => {
     const b = [[0, 1], [2], [3, 3]];
     const before = gpm.scores(prompts, a, b);
     await saveModel(gpm, path.join(dir, 'gpm'));
-    expect((await readdir(path.join(dir, 'gpm'))).sort()).toEqual(['model.json', 'weights.bin']);
-    const json = JSON.parse(await readFile(path.join(dir, 'gpm', 'model.json'), 'utf8')) as ModelJson;
-    const bin = await readFile(path.join(dir, 'gpm', 'weights.bin'));
+    // The directory: LATEST (a sealed pointer) and one save directory holding the pair.
+    const entries = (await readdir(path.join(dir, 'gpm'))).sort();
+    expect(entries).toHaveLength(2);
+    expect(entries[0]).toBe('LATEST');
+    expect(entries[1]).toMatch(/^save-00000001-[0-9a-f]{8}$/);
+    const pointer = JSON.parse(await readFile(path.join(dir, 'gpm', 'LATEST'), 'utf8')) as { save: string; modelJsonSha256: string; checksum: string };
+    expect(pointer.save).toBe(entries[1]);
+    const saveDir = path.join(dir, 'gpm', pointer.save);
+    expect((await readdir(saveDir)).sort()).toEqual(['model.json', 'weights.bin']);
+    const jsonBytes = await readFile(path.join(saveDir, 'model.json'));
+    expect(pointer.modelJsonSha256).toBe(createHash('sha256').update(jsonBytes).digest('hex'));
+    const json = JSON.parse(jsonBytes.toString('utf8')) as ModelJson;
+    expect(json.version).toBe(2);
+    expect(json.checksum).toMatch(/^sha256:[0-9a-f]{64}$/);
+    const bin = await readFile(path.join(saveDir, 'weights.bin'));
     expect(json.weightsSha256).toBe(createHash('sha256').update(bin).digest('hex'));
     expect(json.weights.map((w) => w.name).sort()).toEqual([...gpm.variables().keys()].sort());
     let end = 0;
@@ -337,9 +388,11 @@ describe.each(['cpu', 'wasm'] as const)('GPM files on tfjs %s', (backend) => {
     const bt = new BradleyTerryModel({ encoder: featureEncoder(3), tau: 0.3, embeddingConstant: 2, seed: 9 });
     const x = [[1, 2, 3], [0, -1, 0.5]];
     await saveModel(bt, path.join(dir, 'bt'));
-    // Saving again over an existing model replaces it and leaves no temporary files.
+    // Saving again over an existing model makes a new save, keeps the previous one as the fallback,
+    // and leaves no temporary files.
     await saveModel(bt, path.join(dir, 'bt'));
-    expect((await readdir(path.join(dir, 'bt'))).sort()).toEqual(['model.json', 'weights.bin']);
+    await saveModel(bt, path.join(dir, 'bt'));
+    expect((await readdir(path.join(dir, 'bt'))).sort()).toEqual(['LATEST', expect.stringMatching(/^save-00000002-/), expect.stringMatching(/^save-00000003-/)]);
     const bt2 = await loadModel(path.join(dir, 'bt'));
     expect(bt2).toBeInstanceOf(BradleyTerryModel);
     expect(Array.from((bt2 as BradleyTerryModel).rewards(x, x))).toEqual(Array.from(bt.rewards(x, x)));
@@ -353,73 +406,97 @@ describe.each(['cpu', 'wasm'] as const)('GPM files on tfjs %s', (backend) => {
     const model = new GeneralPreferenceModel({ encoder: featureEncoder(3), dims: 2, seed: 1 });
     const src = path.join(dir, 'm');
     await saveModel(model, src);
-    const jsonText = await readFile(path.join(src, 'model.json'), 'utf8');
-    const bin = await readFile(path.join(src, 'weights.bin'));
+    const saved = path.join(src, await currentSave(src));
+    const jsonText = await readFile(path.join(saved, 'model.json'), 'utf8');
+    const bin = await readFile(path.join(saved, 'weights.bin'));
+    // A directory holding the pair directly (a copied save directory; no LATEST, so no fallback).
     const variant = async (name: string, json: string, weights: Uint8Array): Promise<string> => {
       const d = path.join(dir, name);
-      await saveModel(model, d);
+      await mkdir(d);
       await writeFile(path.join(d, 'model.json'), json);
       await writeFile(path.join(d, 'weights.bin'), weights);
       return d;
     };
     const esc = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 
+    const intact = await loadModel(await variant('copy', jsonText, bin));
+    expect(Array.from(intact.scores([[1, 2, 3]], [[0, 1, 0]], [[2, 0, 1]]))).toEqual(Array.from(model.scores([[1, 2, 3]], [[0, 1, 0]], [[2, 0, 1]])));
+    intact.dispose();
+
     const truncated = await variant('truncated', jsonText, bin.subarray(0, bin.length - 4));
-    await expect(loadModel(truncated)).rejects.toThrow(new RegExp(`${esc(path.join(truncated, 'weights.bin'))}: truncated: ${bin.length - 4} bytes, model\\.json expects ${bin.length}`));
+    await expect(loadModel(truncated)).rejects.toThrow(new RegExp(`${esc(path.join(truncated, 'weights.bin'))}: truncated: ${bin.length - 4} bytes, ${esc(path.join(truncated, 'model.json'))} expects ${bin.length}`));
 
     const flipped = Uint8Array.from(bin);
     flipped[5]! ^= 0xff;
     const corrupt = await variant('corrupt', jsonText, flipped);
     await expect(loadModel(corrupt)).rejects.toThrow(/weights\.bin: checksum mismatch/);
 
-    // Weights of another model with the same size: what a crash between the two renames could leave.
+    // Weights of another model with the same size.
     const other = new GeneralPreferenceModel({ encoder: featureEncoder(3), dims: 2, seed: 2 });
     const od = path.join(dir, 'other');
     await saveModel(other, od);
     other.dispose();
-    const mixed = await variant('mixed', jsonText, await readFile(path.join(od, 'weights.bin')));
+    const mixed = await variant('mixed', jsonText, await readFile(path.join(od, await currentSave(od), 'weights.bin')));
     await expect(loadModel(mixed)).rejects.toThrow(/checksum mismatch .* does not belong to this model\.json/);
 
     const halfJson = await variant('halfjson', jsonText.slice(0, jsonText.length / 2), bin);
-    await expect(loadModel(halfJson)).rejects.toThrow(new RegExp(`${esc(path.join(halfJson, 'model.json'))}: not valid JSON, truncated or corrupt`));
+    await expect(loadModel(halfJson)).rejects.toThrow(new RegExp(`${esc(path.join(halfJson, 'model.json'))}: checksum mismatch: the file was altered or is incomplete`));
 
     const j = JSON.parse(jsonText) as ModelJson;
-    const wrongShape = await variant('shape', JSON.stringify({ ...j, weights: j.weights.map((w) => (w.name === 'head.value' ? { ...w, shape: [4, 3] } : w)) }), bin);
+    // Any edit of model.json breaks its own checksum ...
+    const edited = await variant('edited', JSON.stringify({ ...j, config: { ...j.config, tau: 0.9 } }, null, 2) + '\n', bin);
+    await expect(loadModel(edited)).rejects.toThrow(/model\.json: checksum mismatch/);
+    // ... and a re-sealed file is still checked against the model and weights.bin.
+    const reseal = (o: ModelJson): string => {
+      const { checksum: _c, ...body } = o;
+      return sealJson(body, 2);
+    };
+    const wrongShape = await variant('shape', reseal({ ...j, weights: j.weights.map((w) => (w.name === 'head.value' ? { ...w, shape: [4, 3] } : w)) }), bin);
     await expect(loadModel(wrongShape)).rejects.toThrow(/model\.json: weight 'head\.value' has shape \[4,3\], the model expects \[3, 4\]/);
-    const wrongDims = await variant('dims', JSON.stringify({ ...j, config: { ...j.config, dims: 3 } }), bin);
+    const wrongDims = await variant('dims', reseal({ ...j, config: { ...j.config, dims: 3 } }), bin);
     await expect(loadModel(wrongDims)).rejects.toThrow(/model\.json: weight 'head\.value' has shape/);
-    const missing = await variant('missing', JSON.stringify({ ...j, weights: j.weights.filter((w) => w.name !== 'head.prompt') }), bin);
-    await expect(loadModel(missing)).rejects.toThrow(/missing weights: head\.prompt/);
-    const wrongFormat = await variant('format', JSON.stringify({ ...j, format: 'something-else' }), bin);
+    const missing = await variant('missing', reseal({ ...j, weights: j.weights.filter((w) => w.name !== 'head.prompt') }), bin);
+    await expect(loadModel(missing)).rejects.toThrow(/bytes \[\d+, \d+\) of weights\.bin belong to no weight/);
+    const wrongFormat = await variant('format', reseal({ ...j, format: 'something-else' as ModelJson['format'] }), bin);
     await expect(loadModel(wrongFormat)).rejects.toThrow(/format is "something-else"/);
-    await expect(loadModel(path.join(dir, 'nope'))).rejects.toThrow(/model\.json: cannot be read/);
+    const unsealed = await variant('unsealed', JSON.stringify({ ...j, checksum: undefined }), bin);
+    await expect(loadModel(unsealed)).rejects.toThrow(/model\.json: checksum field missing or damaged/);
+    await expect(loadModel(path.join(dir, 'nope'))).rejects.toThrow(/LATEST: cannot be read, and there is no model\.json either/);
     // Failed loads leave no tensors behind (checked after each test).
     model.dispose();
   });
 
-  it('an interrupted save (new weights.bin, old model.json) never loads, and the previous model is recoverable', async () => {
+  it('an interrupted 0.1-format save (new weights.bin, old model.json) loads the previous model by itself; the next save converts the directory', async () => {
     const dir = await tempDir();
     const a = new GeneralPreferenceModel({ encoder: featureEncoder(3), dims: 2, seed: 1 });
     const b = new GeneralPreferenceModel({ encoder: featureEncoder(3), dims: 2, seed: 2 });
     const x = [[1, 0, 2]];
     const y = [[0, 1, -1]];
-    await saveModel(a, dir);
-    const bDir = path.join(await tempDir(), 'b');
-    await saveModel(b, bDir);
-    // The state saveModel(b, dir) is in after its first rename: the previous pair linked aside,
-    // weights.bin already replaced, model.json not yet.
+    // The state a 0.1 saveModel(b, dir) over a 0.1 save of a was in after its first rename: the
+    // previous pair linked aside, weights.bin already replaced, model.json not yet.
+    await writeLegacySave(a, dir);
     await copyFile(path.join(dir, 'model.json'), path.join(dir, 'model.json.prev'));
     await copyFile(path.join(dir, 'weights.bin'), path.join(dir, 'weights.bin.prev'));
+    const bDir = path.join(await tempDir(), 'b');
+    await writeLegacySave(b, bDir);
     await copyFile(path.join(bDir, 'weights.bin'), path.join(dir, 'weights.bin'));
-    await expect(loadModel(dir)).rejects.toThrow(/checksum mismatch .* rename them to model\.json and weights\.bin to restore it/);
-    await rename(path.join(dir, 'model.json.prev'), path.join(dir, 'model.json'));
-    await rename(path.join(dir, 'weights.bin.prev'), path.join(dir, 'weights.bin'));
-    const restored = await loadModel(dir);
+    await writeFile(path.join(dir, '.weights.bin.tmp-123-abcd'), 'leftover');
+    await expect(loadModel(dir, { fallback: false })).rejects.toThrow(/weights\.bin: checksum mismatch .* does not belong to this model\.json$/);
+    const warnings: string[] = [];
+    const restored = await loadModel(dir, { onWarning: (m) => warnings.push(m) });
     expect(Array.from(restored.scores(x, x, y))).toEqual(Array.from(a.scores(x, x, y)));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/loaded .*model\.json\.prev instead of the current save, which cannot be used: .*weights\.bin: checksum mismatch/);
     restored.dispose();
-    // A complete save removes the aside copies.
+    // A complete save converts the directory: leftovers go at once, the 0.1 files (the previous
+    // model, as the fallback) with the save after.
     await saveModel(b, dir);
-    expect((await readdir(dir)).sort()).toEqual(['model.json', 'weights.bin']);
+    expect((await readdir(dir)).sort()).toEqual(['LATEST', 'model.json', 'model.json.prev', expect.stringMatching(/^save-00000001-/), 'weights.bin', 'weights.bin.prev']);
+    await saveModel(b, dir);
+    expect((await readdir(dir)).sort()).toEqual(['LATEST', expect.stringMatching(/^save-00000001-/), expect.stringMatching(/^save-00000002-/)]);
+    const back = await loadModel(dir);
+    expect(Array.from(back.scores(x, x, y))).toEqual(Array.from(b.scores(x, x, y)));
+    back.dispose();
     a.dispose();
     b.dispose();
   });
