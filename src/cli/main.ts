@@ -65,7 +65,7 @@ function timestamp(): string {
  * SIGINT/SIGTERM for a long command: the first asks it to stop at the next safe point (the returned
  * signal aborts), the second exits at once with code 130.
  */
-function interruptible(command: string): { signal: AbortSignal; dispose: () => void } {
+export function interruptible(command: string): { signal: AbortSignal; dispose: () => void } {
   const ac = new AbortController();
   const onSignal = (sig: NodeJS.Signals): void => {
     if (ac.signal.aborted) {

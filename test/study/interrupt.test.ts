@@ -3,7 +3,7 @@
  * safe point, keeps every finished record, writes a summary marked "interrupted", says how to resume
  * and exits 130; a second SIGINT exits at once; `--resume` then completes the study.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,7 +20,7 @@ writeFileSync(
 );
 
 /** Run the CLI; call `interrupt(child)` once `trigger` (a file) exists; resolve with the exit code and stderr. */
-function run(args: string[], trigger: string | null, signals: number): Promise<{ code: number | null; stderr: string }> {
+function run(args: string[], trigger: string | null, signals: number, gapMs = 50, delayMs = 0): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
@@ -29,7 +29,7 @@ function run(args: string[], trigger: string | null, signals: number): Promise<{
       ? setInterval(() => {
           if (!existsSync(trigger)) return;
           clearInterval(poll);
-          for (let i = 0; i < signals; i++) setTimeout(() => child.kill('SIGINT'), 50 * i);
+          for (let i = 0; i < signals; i++) setTimeout(() => child.kill('SIGINT'), delayMs + gapMs * i);
         }, 50)
       : undefined;
     child.on('error', reject);
@@ -59,10 +59,19 @@ describe('gprl study and Ctrl-C', () => {
     expect(full.arms[0].seeds).toBe(2);
   }, 120_000);
 
-  it('exits at once on a second SIGINT', async () => {
-    const out = path.join(tmp, 'twice');
-    const r = await run(['study', '--config', config, '--jobs', '1', '--out', out], path.join(out, 'study.json'), 2);
-    expect(r.code, r.stderr).toBe(130);
+  it('exits at once on a second SIGINT (the handler the study and demo commands install)', () => {
+    // The first signal only aborts (the command keeps running to its next safe point); the second exits 130.
+    const script = [
+      `const { interruptible } = await import(${JSON.stringify(entry)});`,
+      `const stop = interruptible('study');`,
+      `process.kill(process.pid, 'SIGINT');`,
+      `setTimeout(() => { process.stderr.write('aborted=' + stop.signal.aborted + '\\n'); process.kill(process.pid, 'SIGINT'); }, 200);`,
+      `setTimeout(() => process.exit(0), 5000);`,
+    ].join('\n');
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(130);
+    expect(r.stderr).toContain('stopping at the next safe point');
+    expect(r.stderr).toContain('aborted=true');
     expect(r.stderr).toContain('SIGINT again: exiting now');
   }, 60_000);
 });
