@@ -8,14 +8,13 @@
  * `GPRL_KILL_TRIES` sets the number of kills (default 30; 100 or more for a full run).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTfBackend } from '../../src/tf.js';
 import { Rng } from '../../src/random.js';
 import { GeneralPreferenceModel, featureEncoder, loadModel, saveModel } from '../../src/gpm/index.js';
-import { saveValues } from './killWorkload.js';
+import { runAndKill, saveValues } from '../killWorkload.js';
 
 const TRIES = Math.max(1, Number(process.env.GPRL_KILL_TRIES ?? 30));
 const TRIES_PER_DIR = 6;
@@ -39,7 +38,7 @@ const CHILD = `import { tf, setTfBackend } from ${src('tf.ts')};
 import { GeneralPreferenceModel } from ${src('gpm/model.ts')};
 import { featureEncoder } from ${src('gpm/encoder.ts')};
 import { saveModel } from ${src('gpm/persist.ts')};
-import { saveValues } from ${JSON.stringify(new URL('./killWorkload.ts', import.meta.url).href)};
+import { saveValues } from ${JSON.stringify(new URL('../killWorkload.ts', import.meta.url).href)};
 const [dir, first] = process.argv.slice(2);
 await setTfBackend('cpu');
 const model = new GeneralPreferenceModel({ encoder: featureEncoder(${INPUT_DIM}), dims: ${DIMS}, seed: 1 });
@@ -51,33 +50,6 @@ for (let id = Number(first); ; id++) {
   process.stdout.write('saved ' + id + '\\n');
 }
 `;
-
-/** Run the child until a seeded delay after it is ready, kill it, and return the save ids it completed. */
-async function saveAndKill(script: string, dir: string, first: number, delayMs: number): Promise<number[]> {
-  const child = spawn(process.execPath, ['--import', 'tsx', script, dir, String(first)], {
-    cwd: path.join(import.meta.dirname, '../..'),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stderr.on('data', (b: Buffer) => (err += b.toString()));
-  const closed = new Promise<void>((resolve) => child.on('close', () => resolve()));
-  try {
-    await new Promise<void>((resolve, reject) => {
-      child.stdout.on('data', (b: Buffer) => {
-        out += b.toString();
-        if (out.startsWith('start\n')) resolve();
-      });
-      child.on('exit', (code) => reject(new Error(`saver exited early (${code}): ${err}`)));
-    });
-    await new Promise((r) => setTimeout(r, delayMs));
-  } finally {
-    child.kill('SIGKILL');
-    // stdout is a pipe: written synchronously by the child, so every 'saved' line reaches us before 'close'.
-    await closed;
-  }
-  return [...out.matchAll(/^saved (\d+)$/gm)].map((m) => Number(m[1]));
-}
 
 /** Which of `ids` the loaded model holds, bit for bit (null: none). */
 function identify(model: GeneralPreferenceModel, ids: number[]): number | null {
@@ -111,7 +83,7 @@ describe('kill -9 while saving a model', () => {
       const first = (t + 1) * 100_000;
       // The first try in a directory is killed early, often before its first save completes.
       const delay = t % TRIES_PER_DIR === 0 ? rng.uniform(0, 45) : rng.uniform(0, MAX_DELAY_MS);
-      const done = await saveAndKill(script, dir, first, delay);
+      const done = await runAndKill(script, dir, first, delay);
       savesDone += done.length;
       if (done.length > 0) {
         lastComplete = done[done.length - 1]!;

@@ -7,13 +7,12 @@
  * `GPRL_KILL_TRIES` sets the number of kills (default 30; 100 or more for a full run).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Rng } from '../../src/random.js';
 import { readCheckpoint, writeCheckpoint, type CheckpointData } from '../../src/trainer/checkpoint.js';
-import { saveValues } from '../gpm/killWorkload.js';
+import { runAndKill, saveValues } from '../killWorkload.js';
 
 const TRIES = Math.max(1, Number(process.env.GPRL_KILL_TRIES ?? 30));
 const TRIES_PER_DIR = 6;
@@ -41,7 +40,7 @@ function checkpoint(id: number): CheckpointData {
 }
 
 const CHILD = `import { writeCheckpoint } from ${JSON.stringify(new URL('../../src/trainer/checkpoint.ts', import.meta.url).href)};
-import { saveValues } from ${JSON.stringify(new URL('../gpm/killWorkload.ts', import.meta.url).href)};
+import { saveValues } from ${JSON.stringify(new URL('../killWorkload.ts', import.meta.url).href)};
 const [dir, first] = process.argv.slice(2);
 const N = ${N};
 process.stdout.write('start\\n');
@@ -57,31 +56,6 @@ for (let id = Number(first); ; id++) {
   process.stdout.write('saved ' + id + '\\n');
 }
 `;
-
-async function writeAndKill(script: string, dir: string, first: number, delayMs: number): Promise<number[]> {
-  const child = spawn(process.execPath, ['--import', 'tsx', script, dir, String(first)], {
-    cwd: path.join(import.meta.dirname, '../..'),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stderr.on('data', (b: Buffer) => (err += b.toString()));
-  const closed = new Promise<void>((resolve) => child.on('close', () => resolve()));
-  try {
-    await new Promise<void>((resolve, reject) => {
-      child.stdout.on('data', (b: Buffer) => {
-        out += b.toString();
-        if (out.startsWith('start\n')) resolve();
-      });
-      child.on('exit', (code) => reject(new Error(`writer exited early (${code}): ${err}`)));
-    });
-    await new Promise((r) => setTimeout(r, delayMs));
-  } finally {
-    child.kill('SIGKILL');
-    await closed;
-  }
-  return [...out.matchAll(/^saved (\d+)$/gm)].map((m) => Number(m[1]));
-}
 
 /** Which of `ids` the checkpoint is, bit for bit (null: none). */
 function identify(c: CheckpointData, ids: number[]): number | null {
@@ -121,7 +95,7 @@ describe('kill -9 while writing checkpoints', () => {
       }
       const first = (t + 1) * 100_000;
       const delay = t % TRIES_PER_DIR === 0 ? rng.uniform(0, 20) : rng.uniform(0, MAX_DELAY_MS);
-      const done = await writeAndKill(script, dir, first, delay);
+      const done = await runAndKill(script, dir, first, delay);
       written += done.length;
       if (done.length > 0) lastComplete = done[done.length - 1]!;
       const inProgress = done.length > 0 ? lastComplete! + 1 : first;
