@@ -7,12 +7,12 @@
  * `GPRL_KILL_TRIES` sets the number of kills (default 30; 100 or more for a full run).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Rng } from '../../src/random.js';
 import { readCheckpoint, writeCheckpoint, type CheckpointData } from '../../src/trainer/checkpoint.js';
-import { runAndKill, saveValues } from '../killWorkload.js';
+import { killTrials, saveValues } from '../killWorkload.js';
 
 const TRIES = Math.max(1, Number(process.env.GPRL_KILL_TRIES ?? 30));
 const TRIES_PER_DIR = 6;
@@ -81,51 +81,21 @@ describe('kill -9 while writing checkpoints', () => {
   it(`every kill (${TRIES}) leaves the last complete checkpoint or the new one readable, never a mixed one`, async () => {
     const script = path.join(root, 'writer.mts');
     await writeFile(script, CHILD);
-    const rng = new Rng(4242);
-    const outcomes = { lastComplete: 0, inProgress: 0, nothingSavedError: 0 };
-    const failures: string[] = [];
-    let maxEntries = 0;
-    let written = 0;
-    let dir = '';
-    let lastComplete: number | null = null;
-    for (let t = 0; t < TRIES; t++) {
-      if (t % TRIES_PER_DIR === 0) {
-        dir = path.join(root, `c${t}`);
-        lastComplete = null;
-      }
-      const first = (t + 1) * 100_000;
-      const delay = t % TRIES_PER_DIR === 0 ? rng.uniform(0, 20) : rng.uniform(0, MAX_DELAY_MS);
-      const done = await runAndKill(script, dir, first, delay);
-      written += done.length;
-      if (done.length > 0) lastComplete = done[done.length - 1]!;
-      const inProgress = done.length > 0 ? lastComplete! + 1 : first;
-      const label = `try ${t} (delay ${delay.toFixed(1)} ms, ${done.length} written, last complete ${lastComplete}, in progress ${inProgress})`;
-      try {
-        const c = await readCheckpoint(dir);
-        const id = identify(c, lastComplete === null ? [inProgress] : [lastComplete, inProgress]);
-        if (id === null) failures.push(`${label}: read a checkpoint that is neither (step ${c.step})`);
-        else if (id === lastComplete) outcomes.lastComplete++;
-        else {
-          outcomes.inProgress++;
-          lastComplete = id;
-        }
-      } catch (err) {
-        const msg = (err as Error).message;
-        if (lastComplete === null && /^gprl: /.test(msg)) outcomes.nothingSavedError++;
-        else failures.push(`${label}: ${msg}`);
-      }
-      const entries = await readdir(dir).catch(() => [] as string[]);
-      maxEntries = Math.max(maxEntries, entries.length);
-      // LATEST, keep = 2 checkpoints, and at most one of each kind of leftover of the killed write.
-      if (entries.length > 6) failures.push(`${label}: ${entries.length} entries: ${entries.join(' ')}`);
-      if (t % TRIES_PER_DIR === TRIES_PER_DIR - 1 || t === TRIES - 1) {
-        await writeCheckpoint(dir, checkpoint(1));
-        const after = await readdir(dir);
-        if (after.length > 3 || after.some((e) => e.startsWith('.'))) failures.push(`${label}: after a clean write: ${after.join(' ')}`);
-      }
-    }
-    console.log(`checkpoint kill test: ${TRIES} kills, ${written} checkpoints completed in the children, outcomes ${JSON.stringify(outcomes)}, at most ${maxEntries} directory entries after a kill, ${failures.length} failures`);
-    expect(failures).toEqual([]);
-    expect(outcomes.lastComplete + outcomes.inProgress + outcomes.nothingSavedError).toBe(TRIES);
+    const r = await killTrials({
+      script,
+      root,
+      prefix: 'c',
+      tries: TRIES,
+      triesPerDir: TRIES_PER_DIR,
+      rng: new Rng(4242),
+      firstDelayMs: 20,
+      maxDelayMs: MAX_DELAY_MS,
+      load: async (dir, ids) => ({ id: identify(await readCheckpoint(dir), ids) }),
+      cleanSave: (dir) => writeCheckpoint(dir, checkpoint(1)).then(() => undefined),
+    });
+    console.log(`checkpoint kill test: ${TRIES} kills, ${r.savesDone} checkpoints completed in the children, outcomes ${JSON.stringify(r.outcomes)}, at most ${r.maxEntries} directory entries after a kill, ${r.failures.length} failures`);
+    expect(r.failures).toEqual([]);
+    expect(r.outcomes.withWarning).toBe(0);
+    expect(r.outcomes.lastComplete + r.outcomes.inProgress + r.outcomes.nothingSavedError).toBe(TRIES);
   });
 });
