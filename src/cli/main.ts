@@ -10,6 +10,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BENCH_USAGE, DEMO_USAGE, INFO_USAGE, parseArgs, STUDY_USAGE, USAGE, UsageError, type DemoArgs, type InfoArgs, type StudyArgs, type KernelBackendChoice, type TfBackendChoice } from './args.js';
 import { enableTfjsEsmResolution } from '../tfjs/gradients.js';
+import type { RunStudyOptions, StudyProgress } from '../study/runner.js';
+import type { StudySummary } from '../study/types.js';
 
 /** The package root: two levels above this file (`src/cli/` in a checkout, `dist/cli/` when installed). */
 export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -87,7 +89,7 @@ export function interruptible(command: string): { signal: AbortSignal; dispose: 
 }
 
 /** After an interrupted study or demo: say where it is and how to continue; exit code 130. */
-function reportInterrupted(command: string, out: string, s: { unitsDone: number; units: number }): number {
+function reportInterrupted(command: string, out: string, s: { unitsDone: number; units: number }): 130 {
   const rel = path.relative(process.cwd(), out) || '.';
   process.stderr.write(
     `gprl ${command}: interrupted; ${s.unitsDone} of ${s.units} cell × seed units finished. ${rel}/summary.json (status "interrupted") covers what finished.\nContinue with: gprl study --resume ${rel}\n`,
@@ -95,13 +97,40 @@ function reportInterrupted(command: string, out: string, s: { unitsDone: number;
   return 130;
 }
 
+/**
+ * Run (or resume) a study with a progress bar on stderr and Ctrl-C handling (see
+ * {@link interruptible}). Returns the summary, or the exit code 130 after an interruption has been
+ * reported.
+ */
+async function runStudyWithUi(
+  command: 'study' | 'demo',
+  options: Omit<RunStudyOptions, 'onProgress' | 'signal'>,
+  label: (p: StudyProgress) => string,
+): Promise<StudySummary | 130> {
+  const { runStudy } = await import('../study/runner.js');
+  const { ProgressBar } = await import('./progress.js');
+  const bar = new ProgressBar(process.stderr);
+  const stop = interruptible(command);
+  let summary: StudySummary;
+  try {
+    summary = await runStudy({ ...options, onProgress: (p) => bar.update(p.done, p.total, label(p)), signal: stop.signal });
+  } finally {
+    stop.dispose();
+    bar.finish();
+  }
+  return summary.status === 'interrupted' ? reportInterrupted(command, options.out, summary) : summary;
+}
+
+/** The `Files:` line after a study or demo run. */
+function filesLine(out: string): string {
+  return `Files: ${['summary.json', 'summary.md', 'report.html', 'units/'].map((f) => path.relative(process.cwd(), path.join(out, f))).join(', ')}\n`;
+}
+
 async function runDemoCommand(a: DemoArgs, argv: readonly string[]): Promise<number> {
   applyKernelChoice(a.kernels);
   await checkKernelChoice(a.kernels);
   await setupTf(a.backend);
   const { resolveStudyConfig, scaleBudgets, DEFAULT_STUDY_CONFIG } = await import('../study/config.js');
-  const { runStudy } = await import('../study/runner.js');
-  const { ProgressBar } = await import('./progress.js');
   const steps = a.steps ?? 480;
   const config = resolveStudyConfig({
     seeds: 1,
@@ -112,27 +141,10 @@ async function runDemoCommand(a: DemoArgs, argv: readonly string[]): Promise<num
   });
   const out = path.resolve(a.out ?? path.join('runs', `demo-${timestamp()}`));
   process.stderr.write(`gprl demo: writing to ${out}\n`);
-  const bar = new ProgressBar(process.stderr);
-  const stop = interruptible('demo');
-  let summary;
-  try {
-    summary = await runStudy({
-      config,
-      out,
-      jobs: 1,
-      backend: a.backend,
-      command: `gprl ${argv.join(' ')}`,
-      commit: gitCommit() ?? null,
-      onProgress: (p) => bar.update(p.done, p.total, p.label),
-      signal: stop.signal,
-    });
-  } finally {
-    stop.dispose();
-    bar.finish();
-  }
-  if (summary.status === 'interrupted') return reportInterrupted('demo', out, summary);
+  const summary = await runStudyWithUi('demo', { config, out, jobs: 1, backend: a.backend, command: `gprl ${argv.join(' ')}`, commit: gitCommit() ?? null }, (p) => p.label);
+  if (summary === 130) return 130;
   const { headline } = await import('../study/headline.js');
-  const text = `${headline(summary)}\n\nOne seed decides nothing: this is a single-seed view of the study's main cell. The committed study (gprl study: 20 paired seeds, Holm-corrected intervals, a bias sweep) is in docs/results/study/.\nFiles: ${['summary.json', 'summary.md', 'report.html', 'units/'].map((f) => path.relative(process.cwd(), path.join(out, f))).join(', ')}\n`;
+  const text = `${headline(summary)}\n\nOne seed decides nothing: this is a single-seed view of the study's main cell. The committed study (gprl study: 20 paired seeds, Holm-corrected intervals, a bias sweep) is in docs/results/study/.\n${filesLine(out)}`;
   if (a.json) {
     process.stdout.write(`${JSON.stringify(summary, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v))}\n`);
     process.stderr.write(text);
@@ -147,37 +159,21 @@ async function runStudyCommand(a: StudyArgs, argv: readonly string[]): Promise<n
   await checkKernelChoice(a.kernels);
   await setupTf(a.backend);
   const { loadStudyConfig, resolveStudyConfig, scaleBudgets } = await import('../study/config.js');
-  const { runStudy } = await import('../study/runner.js');
-  const { ProgressBar } = await import('./progress.js');
   let config = a.config !== undefined ? loadStudyConfig(a.config) : resolveStudyConfig({});
   if (a.seeds !== undefined) config = { ...config, seeds: a.seeds, sweep: { ...config.sweep, seeds: Math.min(config.sweep.seeds, a.seeds) } };
   if (a.steps !== undefined) config = { ...config, budgets: scaleBudgets(config.budgets, a.steps) };
   const out = path.resolve(a.resume ?? a.out ?? path.join('runs', `study-${timestamp()}`));
   const jobs = a.jobs ?? Math.max(1, os.availableParallelism());
   process.stderr.write(`gprl study: ${a.resume ? 'resuming' : 'writing to'} ${out} (${jobs} job${jobs === 1 ? '' : 's'})\n`);
-  const bar = new ProgressBar(process.stderr);
-  const stop = interruptible('study');
-  let summary;
-  try {
-    summary = await runStudy({
-      signal: stop.signal,
-      config,
-      out,
-      resume: a.resume !== undefined,
-      jobs,
-      backend: a.backend,
-      command: `gprl ${argv.join(' ')}`,
-      commit: gitCommit() ?? null,
-      // Off a TTY the bar prints a line per stage: the stage is the unit count there, not each worker's step.
-      onProgress: (p) => bar.update(p.done, p.total, process.stderr.isTTY ? `${p.unitsDone}/${p.units} units · ${p.label}` : `${p.unitsDone}/${p.units} cell × seed units done`),
-    });
-  } finally {
-    stop.dispose();
-    bar.finish();
-  }
-  if (summary.status === 'interrupted') return reportInterrupted('study', out, summary);
+  const summary = await runStudyWithUi(
+    'study',
+    { config, out, resume: a.resume !== undefined, jobs, backend: a.backend, command: `gprl ${argv.join(' ')}`, commit: gitCommit() ?? null },
+    // Off a TTY the bar prints a line per stage: the stage is the unit count there, not each worker's step.
+    (p) => (process.stderr.isTTY ? `${p.unitsDone}/${p.units} units · ${p.label}` : `${p.unitsDone}/${p.units} cell × seed units done`),
+  );
+  if (summary === 130) return 130;
   const { headline } = await import('../study/headline.js');
-  process.stdout.write(`${headline(summary)}\nFiles: ${['summary.json', 'summary.md', 'report.html', 'units/'].map((f) => path.relative(process.cwd(), path.join(out, f))).join(', ')}\n`);
+  process.stdout.write(`${headline(summary)}\n${filesLine(out)}`);
   return 0;
 }
 

@@ -3,19 +3,15 @@
  * p-values (Student t CDF through the regularized incomplete beta function) and Holm's step-down
  * adjustment.
  */
-import { tQuantile975 } from '../demo/stats.js';
+import { meanInterval } from '../demo/stats.js';
 import type { Estimate } from './types.js';
 
 /** Mean and 95% t-interval (null bounds with fewer than 2 values). NaN values are left out; none left → NaN mean. */
 export function estimate(values: readonly number[]): Estimate {
   const v = values.filter(Number.isFinite);
-  const n = v.length;
-  if (n === 0) return { mean: Number.NaN, low: null, high: null, n: 0 };
-  const mean = v.reduce((a, b) => a + b, 0) / n;
-  if (n < 2) return { mean, low: null, high: null, n };
-  const sd = Math.sqrt(v.reduce((a, x) => a + (x - mean) ** 2, 0) / (n - 1));
-  const h = (tQuantile975(n - 1) * sd) / Math.sqrt(n);
-  return { mean, low: mean - h, high: mean + h, n };
+  if (v.length === 0) return { mean: Number.NaN, low: null, high: null, n: 0 };
+  const m = meanInterval(v);
+  return { mean: m.mean, low: m.low, high: m.high, n: m.n };
 }
 
 function logGamma(x: number): number {
@@ -80,7 +76,7 @@ export function pairedDifference(a: readonly number[], b: readonly number[]): { 
   const diff = estimate(d);
   const n = d.length;
   if (n < 2) return { diff, p: Number.NaN };
-  const sd = Math.sqrt(d.reduce((s, x) => s + (x - diff.mean) ** 2, 0) / (n - 1));
+  const sd = meanInterval(d).sd!;
   if (sd === 0) return { diff, p: diff.mean === 0 ? 1 : 0 };
   return { diff, p: tTestPValue(diff.mean / (sd / Math.sqrt(n)), n - 1) };
 }

@@ -179,21 +179,25 @@ export function verifierOptima(model: PreferenceModel, prompts: readonly Prompt[
   });
 }
 
-function evaluate(policy: ContextPolicy, prompts: readonly Prompt[], reference: readonly number[][], rng: Rng, steps: number): Evaluation {
-  const responses = sampleResponses(policy, prompts, 1, 1, rng);
-  const outcomes: number[] = [];
-  const lengthDiff: number[] = [];
+/** Mean gold quality, mean length and pet-word share of `responses` (response i answers `promptOf(i)`). */
+function goldSummary(promptOf: (i: number) => Prompt, responses: readonly (readonly number[])[]): { quality: number; length: number; petShare: number } {
+  const n = responses.length;
   let quality = 0, length = 0, pet = 0, tokens = 0;
-  prompts.forEach((p, i) => {
-    const r = responses[i]!;
-    outcomes.push(goldPreference(p, r, reference[i]!));
-    lengthDiff.push(r.length - reference[i]!.length);
-    quality += goldQuality(p, r) / prompts.length;
-    length += r.length / prompts.length;
+  responses.forEach((r, i) => {
+    quality += goldQuality(promptOf(i), r) / n;
+    length += r.length / n;
     pet += countToken(r, PET_TOKEN);
     tokens += r.length;
   });
-  return { steps, goldWinRate: winRate(outcomes), goldQuality: quality, lcWinRate: lengthControlledWinRate(outcomes, lengthDiff).lcWinRate, length, petShare: tokens ? pet / tokens : 0 };
+  return { quality, length, petShare: tokens ? pet / tokens : 0 };
+}
+
+function evaluate(policy: ContextPolicy, prompts: readonly Prompt[], reference: readonly number[][], rng: Rng, steps: number): Evaluation {
+  const responses = sampleResponses(policy, prompts, 1, 1, rng);
+  const outcomes = prompts.map((p, i) => goldPreference(p, responses[i]!, reference[i]!));
+  const lengthDiff = prompts.map((_, i) => responses[i]!.length - reference[i]!.length);
+  const g = goldSummary((i) => prompts[i]!, responses);
+  return { steps, goldWinRate: winRate(outcomes), goldQuality: g.quality, lcWinRate: lengthControlledWinRate(outcomes, lengthDiff).lcWinRate, length: g.length, petShare: g.petShare };
 }
 
 /** Held-out verifier agreement with the annotators and with the gold judge. */
@@ -215,7 +219,6 @@ function agreement(model: PreferenceModel, heldOut: readonly LabelledPair[]): { 
 /** Share of the population's cyclic triples whose cycle the verifier reproduces (same direction on all three pairs). */
 function cycleReproduction(model: PreferenceModel, cycles: readonly { prompt: Prompt; a: number[]; b: number[]; c: number[] }[]): number | null {
   if (cycles.length === 0) return null;
-  const P: Float32Array[] = [];
   const prompts: Float32Array[] = [], xs: Float32Array[] = [], ys: Float32Array[] = [];
   for (const t of cycles) {
     const pf = responseFeatures(t.prompt, []);
@@ -225,8 +228,7 @@ function cycleReproduction(model: PreferenceModel, cycles: readonly { prompt: Pr
       ys.push(responseFeatures(t.prompt, y));
     }
   }
-  P.push(model.scores(prompts, xs, ys));
-  const s = P[0]!;
+  const s = model.scores(prompts, xs, ys);
   let hit = 0;
   cycles.forEach((_, i) => {
     const a = s[3 * i]!, b = s[3 * i + 1]!, c = s[3 * i + 2]!;
@@ -299,29 +301,22 @@ export async function runUnit(config: StudyConfig, cell: Cell, seed: number, hoo
       });
       models.set(id, model);
       const ag = agreement(model, heldOut);
-      let optimum: { gold: number; length: number; pet: number } | null = null;
+      let optimum: ReturnType<typeof goldSummary> | null = null;
       if (search && !hooks.unit) {
         hooks.onPhase?.(`searching the optimum of verifier ${id}`);
         const searchRng = new Rng(seed ^ 0x5eed);
         const refs = pools.map((pool) => Array.from({ length: 8 }, () => pool[searchRng.int(pool.length)]!));
         const starts = pools.map((pool) => Array.from({ length: config.verifiers.searchStarts }, () => pool[searchRng.int(pool.length)]!));
         const optima = verifierOptima(model, prompts, starts, refs, config.verifiers.searchIterations);
-        let g = 0, len = 0, pet = 0, tok = 0;
-        optima.forEach((r, b) => {
-          g += goldQuality(prompts[b]!, r) / prompts.length;
-          len += r.length / prompts.length;
-          pet += countToken(r, PET_TOKEN);
-          tok += r.length;
-        });
-        optimum = { gold: g, length: len, pet: tok ? pet / tok : 0 };
+        optimum = goldSummary((b) => prompts[b]!, optima);
       }
       verifierRecords.push({
         id,
         dims: model.dims,
         ...ag,
-        optimumGold: optimum ? optimum.gold : null,
+        optimumGold: optimum ? optimum.quality : null,
         optimumLength: optimum ? optimum.length : null,
-        optimumPetShare: optimum ? optimum.pet : null,
+        optimumPetShare: optimum ? optimum.petShare : null,
         cycleReproduction: id === 'bt' ? (cycles.length ? 0 : null) : cycleReproduction(model, cycles),
         bestEpoch: trained.bestEpoch,
         epochs: trained.history.length,
@@ -489,20 +484,11 @@ async function runArm(config: StudyConfig, cell: Cell, seed: number, arm: ArmId,
     for (let s = 1; s <= ctx.steps; s++) {
       const m = await trainer.step();
       const r = trainer.lastRollout!;
-      let q = 0, len = 0, pet = 0, tok = 0;
-      const N = r.sample.responses.length;
-      r.sample.responses.forEach((resp, n) => {
-        const p = parsePromptTokens(r.prompts[Math.floor(n / G)]!);
-        const words = responseWords(resp);
-        q += goldQuality(p, words) / N;
-        len += words.length / N;
-        pet += countToken(words, PET_TOKEN);
-        tok += words.length;
-      });
-      series.gold.push(round(q));
+      const g = goldSummary((n) => parsePromptTokens(r.prompts[Math.floor(n / G)]!), r.sample.responses.map(responseWords));
+      series.gold.push(round(g.quality));
       series.proxy.push(round(proxy));
-      series.length.push(round(len));
-      series.petShare.push(round(tok ? pet / tok : 0));
+      series.length.push(round(g.length));
+      series.petShare.push(round(g.petShare));
       series.beta.push(round(m.beta));
       series.epsilon.push(round(m.epsilon));
       series.kl.push(round(m.kl));
