@@ -433,7 +433,8 @@ class GroupRun {
     if (fits && launch.workspace != 2) {
       smem_ = static_cast<size_t>(ws_bytes);
       grid_ = cuda::grid_size(B, 1);
-      if (smem_ > 48 * 1024) GPRL_TRY(call_.allow_shared(reinterpret_cast<const void*>(fn_)));
+      // Static + dynamic shared memory above the 48 KiB default needs the (once per device) opt-in.
+      if (smem_ + attr.sharedSizeBytes > 48 * 1024) GPRL_TRY(call_.allow_shared(reinterpret_cast<const void*>(fn_)));
     } else {
       const double per_block_cap = static_cast<double>(kGlobalWorkspaceBytes) / ws_bytes;
       int64_t g = 4 * static_cast<int64_t>(call_.multiprocessors());
