@@ -10,7 +10,8 @@
 #    a > 48 KiB shared-memory workspace, concurrent calls, out-of-memory then recovery, null outputs,
 #    device selection; then times the fused kernel at B=65536, G=16, k=8 on the device next to a
 #    cudaMemcpy device-to-device probe (GB/s and % of it), and host-array calls on both paths (the
-#    data behind backend 'auto', docs/kernels.md).
+#    data behind backend 'auto', docs/kernels.md). Then, when compute-sanitizer is present, memcheck
+#    and racecheck on a reduced run (GPRL_TEST_QUICK=1; GPRL_GPU_CHECK_SANITIZE=0 skips them).
 # 3. If `node` is on PATH and node_modules/ exists: builds the addon for the same architecture and runs
 #    the kernel test suite (test/kernels) on it with GPRL_TEST_REQUIRE_CUDA=1, so the 'cuda' backend
 #    must be available and every spec runs on it.
@@ -75,6 +76,27 @@ say "gpu-check: policy_loss_test"
 "$BUILD/policy_loss_test" 2>&1 | tee -a "$LOG"
 RC_POLICY=${PIPESTATUS[0]}
 
+# compute-sanitizer (shipped with the toolkit): memcheck and racecheck on a reduced run
+# (GPRL_TEST_QUICK=1: every 8th case, two block sizes, the hazard tests, no timings).
+RC_MEMCHECK=null RC_RACECHECK=null
+SANITIZER=$(command -v compute-sanitizer || true)
+[ -n "$SANITIZER" ] || [ ! -x /usr/local/cuda/bin/compute-sanitizer ] || SANITIZER=/usr/local/cuda/bin/compute-sanitizer
+if [ "${GPRL_GPU_CHECK_SANITIZE:-1}" = 0 ]; then
+  say "gpu-check: GPRL_GPU_CHECK_SANITIZE=0, memcheck/racecheck skipped"
+elif [ -n "$SANITIZER" ]; then
+  for TOOL in memcheck racecheck; do
+    say "gpu-check: compute-sanitizer --tool $TOOL kernels_test (GPRL_TEST_QUICK=1)"
+    # --report-api-errors no: the forced out-of-memory error is part of the test.
+    GPRL_TEST_QUICK=1 timeout 600 "$SANITIZER" --tool "$TOOL" --report-api-errors no --error-exitcode 99 \
+      "$BUILD/kernels_test" 2>&1 |
+      tail -n 40 | tee -a "$LOG"
+    RC=${PIPESTATUS[0]}
+    if [ "$TOOL" = memcheck ]; then RC_MEMCHECK=$RC; else RC_RACECHECK=$RC; fi
+  done
+else
+  say "gpu-check: compute-sanitizer not found, memcheck/racecheck skipped"
+fi
+
 RC_NODE=null NODE_NOTE="node not on PATH"
 if command -v node >/dev/null 2>&1; then
   if [ -d "$ROOT/node_modules" ]; then
@@ -101,15 +123,16 @@ say "gpu-check: node suite: $NODE_NOTE (exit code: $RC_NODE)"
     "$(json_str "$CARD")" "$ARCH" "$(json_str "$DRIVER")" "$(json_str "$MEMORY")"
   printf '  "commit": %s,\n  "date": %s,\n' \
     "$(json_str "$(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown)")" "$(json_str "$(date -u +%FT%TZ)")"
-  printf '  "exitCodes": {"kernels_test": %s, "policy_loss_test": %s, "nodeKernelSuite": %s},\n' \
-    "$RC_KERNELS" "$RC_POLICY" "$RC_NODE"
+  printf '  "exitCodes": {"kernels_test": %s, "policy_loss_test": %s, "memcheck": %s, "racecheck": %s, "nodeKernelSuite": %s},\n' \
+    "$RC_KERNELS" "$RC_POLICY" "$RC_MEMCHECK" "$RC_RACECHECK" "$RC_NODE"
   printf '  "nodeKernelSuite": %s,\n' "$(json_str "$NODE_NOTE")"
   printf '  "kernelsTest": '
   if [ -s "$OUT/kernels_test.json" ]; then sed '1!s/^/  /' "$OUT/kernels_test.json"; else printf 'null\n'; fi
   printf '}\n'
 } >"$OUT/gpu-check.json"
 
-if [ "$RC_KERNELS" -ne 0 ] || [ "$RC_POLICY" -ne 0 ] || { [ "$RC_NODE" != null ] && [ "$RC_NODE" -ne 0 ]; }; then
-  fail "kernels_test exit $RC_KERNELS, policy_loss_test exit $RC_POLICY, node suite exit $RC_NODE (results: $OUT/gpu-check.json, log: $LOG)"
+bad() { [ "$1" != null ] && [ "$1" -ne 0 ]; }
+if bad "$RC_KERNELS" || bad "$RC_POLICY" || bad "$RC_MEMCHECK" || bad "$RC_RACECHECK" || bad "$RC_NODE"; then
+  fail "kernels_test exit $RC_KERNELS, policy_loss_test exit $RC_POLICY, memcheck $RC_MEMCHECK, racecheck $RC_RACECHECK, node suite exit $RC_NODE (results: $OUT/gpu-check.json, log: $LOG)"
 fi
 say "gpu-check: PASSED (results: $OUT/gpu-check.json, log: $LOG)"
