@@ -83,10 +83,12 @@ struct CudaLaunch {
   // Test hooks (native/test): fill every device output with an all-ones NaN before the kernels run,
   // so an element never written is visible after the copy back; allocate this many extra device
   // bytes first (forces an out-of-memory error); group-kernel workspace 0 auto, 1 shared memory
-  // only (error when it does not fit), 2 global memory.
+  // only (error when it does not fit), 2 global memory; group team 0 auto, 1 a block per group,
+  // 2 a warp per group.
   bool poison_outputs = false;
   std::size_t test_alloc_bytes = 0;
   int workspace = 0;
+  int group_team = 0;
 };
 
 }  // namespace gprl

@@ -13,19 +13,22 @@
 //   8BGk (scores, dimAdvantages) + 4BG + 8Bk; the scores are re-read from the block's workspace.
 //   gdpo adds 8BG written and read three times (float64 A'). An output the caller did not request
 //   (null pointer) is neither written on the device nor copied back.
-// Design: one thread block per group (grid-stride over groups), block size a multiple of 32
-//   (default: G*k rounded up to a warp, clamped to [32, 256]; tests sweep 32..1024; clamped to the
-//   kernel's maximum for its register use on the device). Validity: one thread per response.
-//   Per-dimension reductions (means, sums of squared deviations): one warp per dimension, lanes
-//   stride over the responses, float64 warp shuffles (fixed order, deterministic for a block size).
+// Design: one team per group (grid-stride over groups). A team is one warp for small groups
+//   (G <= 64 and G*k <= 2048: blockDim/32 groups per block, warp-synchronous, __syncwarp and shuffle
+//   reductions only, no block barrier) or the whole block otherwise. Block size a multiple of 32
+//   (default: 256 with warp teams, else G*k rounded up to a warp, clamped to [32, 256]; tests sweep
+//   32..1024 and both team kinds; clamped to the kernel's maximum for its register use on the
+//   device). Validity: one thread per response. Per-dimension reductions (means, sums of squared
+//   deviations): one warp per dimension, lanes stride over the responses, float64 warp shuffles
+//   (fixed order, deterministic for a block size and team kind).
 //   Scores and A_hat: one thread per (response, dimension), or per response for the aggregate, which
 //   sums over l in order 0..k-1 as the C++ path does. Weights: summed serially by thread 0, same order
 //   as the C++ path. Counts: integer atomics.
-//   Workspace per block: 5k + G doubles, plus the group's G*k scores in float64 in the fused path
+//   Workspace per team: 5k + G doubles, plus the group's G*k scores in float64 in the fused path
 //   (kept in float64 between the two halves, like the C++ and TypeScript paths), plus G validity
 //   bytes. It lives in dynamic shared memory when it fits the device's opt-in maximum (above 48 KiB
 //   the kernel is opted in once per device, cuda_util.cuh), otherwise in global memory (L2-resident
-//   for typical sizes), one slice per block, with the grid capped so that the slices stay within
+//   for typical sizes), one slice per team, with the grid capped so that the slices stay within
 //   kGlobalWorkspaceBytes: no group-size limit.
 //   The scores / advantage stages are template flags, so group_scores (scores only), group_advantages
 //   (scores given) and gprl_advantages (both, fused: ONE launch) share this code. gdpo needs a
@@ -114,15 +117,34 @@ __host__ __device__ __forceinline__ int64_t workspace_doubles(int64_t G, int64_t
   return 5 * k + G + (fused ? G * k : 0) + (G + 7) / 8;
 }
 
-template <bool kScores, bool kAdvantage>
+/** Synchronizes the threads that share a group: its warp (kWarp) or the whole block. */
+template <bool kWarp>
+__device__ __forceinline__ void team_sync() {
+  if (kWarp) {
+    __syncwarp();
+  } else {
+    __syncthreads();
+  }
+}
+
+/**
+ * One group per team: the whole block (kWarp = false) or one warp (kWarp = true, blockDim/32 groups
+ * per block, warp-synchronous: no block barrier, reductions by shuffles only).
+ */
+template <bool kScores, bool kAdvantage, bool kWarp>
 __global__ void group_kernel(DeviceJob j) {
   extern __shared__ double smem[];
   __shared__ double red[32];
-  __shared__ int n_valid;
-  __shared__ int n_degenerate;
+  __shared__ int n_valid_s[32];
+  __shared__ int n_degenerate_s[32];
   constexpr bool kFused = kScores && kAdvantage;
   const int64_t G = j.G, k = j.k;
-  double* ws = j.scratch ? j.scratch + static_cast<int64_t>(blockIdx.x) * j.ws_stride : smem;
+  const int team = kWarp ? static_cast<int>(threadIdx.x >> 5) : 0;
+  const int teams = kWarp ? static_cast<int>(blockDim.x >> 5) : 1;
+  int& n_valid = n_valid_s[team];
+  int& n_degenerate = n_degenerate_s[team];
+  const int64_t slot = static_cast<int64_t>(blockIdx.x) * teams + team;
+  double* ws = (j.scratch ? j.scratch + slot * j.ws_stride : smem + team * j.ws_stride);
   double* abar = ws;
   double* bbar = abar + k;
   double* mu = bbar + k;
@@ -132,11 +154,15 @@ __global__ void group_kernel(DeviceJob j) {
   double* sdbl = agg + G;  // G*k float64 scores (fused path only)
   uint8_t* valid = reinterpret_cast<uint8_t*>(sdbl + (kFused ? G * k : 0));  // G
 
-  const int tid = threadIdx.x, bs = blockDim.x;
-  const int lane = tid & 31, warp = tid >> 5, nw = bs >> 5;
+  // Thread index and count within the team; warps within the team (one in warp mode).
+  const int lane = threadIdx.x & 31;
+  const int tid = kWarp ? lane : static_cast<int>(threadIdx.x);
+  const int bs = kWarp ? 32 : static_cast<int>(blockDim.x);
+  const int warp = kWarp ? 0 : static_cast<int>(threadIdx.x >> 5);
+  const int nw = kWarp ? 1 : static_cast<int>(blockDim.x >> 5);
   const float nanf_ = __int_as_float(0x7fc00000);
 
-  for (int64_t b = blockIdx.x; b < j.B; b += gridDim.x) {
+  for (int64_t b = slot; b < j.B; b += static_cast<int64_t>(gridDim.x) * teams) {
     const uint8_t* mask = j.mask ? j.mask + b * G : nullptr;
     float* s = j.scores ? j.scores + b * G * k : nullptr;
     const float* e = kScores ? j.emb + b * G * 2 * k : nullptr;
@@ -144,7 +170,7 @@ __global__ void group_kernel(DeviceJob j) {
       n_valid = 0;
       n_degenerate = 0;
     }
-    __syncthreads();
+    team_sync<kWarp>();
 
     // 1. Validity.
     int local = 0;
@@ -161,7 +187,7 @@ __global__ void group_kernel(DeviceJob j) {
       local += ok ? 1 : 0;
     }
     if (local) atomicAdd(&n_valid, local);
-    __syncthreads();
+    team_sync<kWarp>();
     const int64_t n = n_valid;
 
     // 2. Scores.
@@ -182,7 +208,7 @@ __global__ void group_kernel(DeviceJob j) {
             bbar[l] = sb / static_cast<double>(n);
           }
         }
-        __syncthreads();
+        team_sync<kWarp>();
       }
       const double c = n >= 2 ? static_cast<double>(n) / static_cast<double>(n - 1) : 0.0;
       for (int64_t t = tid; t < G * k; t += bs) {
@@ -209,7 +235,7 @@ __global__ void group_kernel(DeviceJob j) {
         if (s) s[t] = static_cast<float>(out);
         if (kFused) sdbl[t] = out;
       }
-      __syncthreads();  // scores visible to the whole block
+      team_sync<kWarp>();  // scores visible to the whole block
     }
     // Scores for the statistics: float64 in the fused path, the float32 input otherwise.
     const auto S = [&](int64_t t) -> double { return kFused ? sdbl[t] : static_cast<double>(s[t]); };
@@ -250,7 +276,7 @@ __global__ void group_kernel(DeviceJob j) {
         }
         for (int64_t l = 0; l < k; ++l) w[l] /= wsum;
       }
-      __syncthreads();
+      team_sync<kWarp>();
 
       // 5. A_hat and the per-response aggregate.
       const bool scalar = j.normalize == 1;
@@ -271,7 +297,7 @@ __global__ void group_kernel(DeviceJob j) {
         }
         agg[i] = acc;
       }
-      __syncthreads();
+      team_sync<kWarp>();
 
       float* adv = j.adv ? j.adv + b * G : nullptr;
       if (j.normalize == 0) {
@@ -281,7 +307,7 @@ __global__ void group_kernel(DeviceJob j) {
       } else if (scalar) {
         double part = 0.0;
         for (int64_t i = tid; i < G; i += bs) part += valid[i] ? agg[i] : 0.0;
-        const double total = block_sum(part, red);  // every thread calls it (n is block-uniform)
+        const double total = kWarp ? warp_sum(part) : block_sum(part, red);  // every thread of the team calls it
         const double m = n > 0 ? total / static_cast<double>(n) : 0.0;
         double sq = 0.0;
         for (int64_t i = tid; i < G; i += bs) {
@@ -290,7 +316,7 @@ __global__ void group_kernel(DeviceJob j) {
             sq += d * d;
           }
         }
-        const double sd = std_from_ss(block_sum(sq, red), n, j.unbiased);
+        const double sd = std_from_ss(kWarp ? warp_sum(sq) : block_sum(sq, red), n, j.unbiased);
         const bool degenerate = n >= 1 && sd <= j.std_floor;
         const double r = degenerate ? 0.0 : 1.0 / (sd + j.eps);
         if (adv) {
@@ -301,12 +327,12 @@ __global__ void group_kernel(DeviceJob j) {
         for (int64_t i = tid; i < G; i += bs) j.prime[b * G + i] = valid[i] ? agg[i] : nan("");
       }
     }
-    __syncthreads();
+    team_sync<kWarp>();
     if (tid == 0) {
       if (kAdvantage && n_degenerate) atomicAdd(&j.counters[0], static_cast<unsigned long long>(n_degenerate));
       if (G - n) atomicAdd(&j.counters[1], static_cast<unsigned long long>(G - n));
     }
-    __syncthreads();  // the workspace and n_valid are reused by the next group of this block
+    team_sync<kWarp>();  // the workspace and n_valid are reused by the next group of this block
   }
 }
 
@@ -371,6 +397,23 @@ __global__ void gdpo_apply_kernel(const double* prime, int64_t total, const doub
   }
 }
 
+using Kernel = void (*)(DeviceJob);
+
+/** Groups of at most this size (and G·k at most kWarpTeamMaxGk) run one per warp by default. */
+constexpr int64_t kWarpTeamMaxG = 64;
+constexpr int64_t kWarpTeamMaxGk = 2048;
+
+Kernel pick_kernel(bool scores, bool advantage, bool warp) {
+  if (warp) {
+    return scores && advantage ? group_kernel<true, true, true>
+           : scores            ? group_kernel<true, false, true>
+                               : group_kernel<false, true, true>;
+  }
+  return scores && advantage ? group_kernel<true, true, false>
+         : scores            ? group_kernel<true, false, false>
+                             : group_kernel<false, true, false>;
+}
+
 /** Everything one call puts on the device, and how it launches. */
 class GroupRun {
  public:
@@ -415,35 +458,39 @@ class GroupRun {
       }
     }
 
-    // Launch plan: block size, workspace in shared or global memory, grid.
-    fn_ = fused ? group_kernel<true, true> : scores_stage_ ? group_kernel<true, false> : group_kernel<false, true>;
-    bs_ = cuda::block_size(launch.block_size, static_cast<int>(G * k < 256 ? G * k : 256));
+    // Launch plan: one group per warp (small groups) or per block, block size, workspace in shared
+    // or global memory, grid.
+    const bool warp_team = launch.group_team == 2 || (launch.group_team == 0 && G <= kWarpTeamMaxG && G * k <= kWarpTeamMaxGk);
+    fn_ = pick_kernel(scores_stage_, job_.advantage, warp_team);
+    bs_ = cuda::block_size(launch.block_size, warp_team ? 256 : static_cast<int>(G * k < 256 ? G * k : 256));
     GPRL_TRY(cuda::fit_block_size(K, fn_, &bs_));
+    const int teams = warp_team ? bs_ / 32 : 1;
     const int64_t wsd = workspace_doubles(G, k, fused);
-    const double ws_bytes = static_cast<double>(wsd) * sizeof(double);
+    const double ws_bytes = static_cast<double>(wsd) * sizeof(double) * teams;  // per block
     cudaFuncAttributes attr;
     GPRL_CUDA_CHECK(K, cudaFuncGetAttributes(&attr, fn_));
     const double smem_room = static_cast<double>(call_.max_shared_optin()) - static_cast<double>(attr.sharedSizeBytes);
     const bool fits = ws_bytes <= smem_room;
     if (launch.workspace == 1 && !fits) {
-      return Status::Error(std::string("gprl: ") + K + ": the group workspace (" + std::to_string(wsd * 8) +
-                           " bytes) does not fit in shared memory (" + std::to_string(call_.max_shared_optin()) +
-                           " bytes per block on this device)");
+      return Status::Error(std::string("gprl: ") + K + ": the group workspace (" + std::to_string(wsd * 8 * teams) +
+                           " bytes per block) does not fit in shared memory (" +
+                           std::to_string(call_.max_shared_optin()) + " bytes per block on this device)");
     }
+    const int64_t blocks_needed = (B + teams - 1) / teams;
     if (fits && launch.workspace != 2) {
       smem_ = static_cast<size_t>(ws_bytes);
-      grid_ = cuda::grid_size(B, 1);
+      grid_ = cuda::grid_size(B, teams);
       // Static + dynamic shared memory above the 48 KiB default needs the (once per device) opt-in.
       if (smem_ + attr.sharedSizeBytes > 48 * 1024) GPRL_TRY(call_.allow_shared(reinterpret_cast<const void*>(fn_)));
     } else {
       const double per_block_cap = static_cast<double>(kGlobalWorkspaceBytes) / ws_bytes;
       int64_t g = 4 * static_cast<int64_t>(call_.multiprocessors());
-      if (g > B) g = B;
+      if (g > blocks_needed) g = blocks_needed;
       if (g > per_block_cap) g = static_cast<int64_t>(per_block_cap);
       if (g < 1) g = 1;
       grid_ = static_cast<unsigned>(g);
       smem_ = 0;
-      GPRL_TRY(scratch_.alloc(static_cast<size_t>(g) * static_cast<size_t>(wsd)));
+      GPRL_TRY(scratch_.alloc(static_cast<size_t>(g) * static_cast<size_t>(teams) * static_cast<size_t>(wsd)));
     }
 
     dj_ = DeviceJob{B,           G,           k,          mask_.get(),  emb_.get(),      job_.mode,
@@ -509,7 +556,7 @@ class GroupRun {
   cuda::Buffer<double> scratch_;
   cuda::Buffer<uint8_t> extra_;  // test hook: forced allocation
   bool scores_stage_ = false, gdpo_ = false;
-  void (*fn_)(DeviceJob) = nullptr;
+  Kernel fn_ = nullptr;
   int bs_ = 32;
   unsigned grid_ = 1;
   size_t smem_ = 0;

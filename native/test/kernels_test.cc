@@ -9,7 +9,8 @@
 //    accumulate in float64 and round once to float32 (relative error ~6e-8), and advantages are O(1).
 // 2. Thread-count determinism: 1 thread and several threads give bit-identical outputs.
 // 3. CUDA path (when a device works) against the C++ path for every case, every block size of the
-//    sweep and the global-memory workspace, atol = 1e-6, rtol = 1e-5. The two are NOT bitwise equal:
+//    sweep, both group teams (a warp or a block per group) and the global-memory workspace,
+//    atol = 1e-6, rtol = 1e-5. The two are NOT bitwise equal:
 //    float64 sums run in a different order (warp-shuffle trees vs sequential), nvcc contracts
 //    multiply-adds into FMAs, and the device exp differs from glibc's by up to ~1 ulp; each changes
 //    the float64 intermediates by ~1e-16..1e-15 relative, which after the float32 rounding of the
@@ -427,6 +428,7 @@ void check_cuda(const Case& c, const Data& d, CpuResults& cpu, const std::vector
   const float* lam = d.lambdas.empty() ? nullptr : d.lambdas.data();
   for (CudaLaunch launch : launches) {
     const std::string tag = "[cuda bs=" + std::to_string(launch.block_size) +
+                            (launch.group_team == 1 ? " block-per-group" : launch.group_team == 2 ? " warp-per-group" : "") +
                             (launch.workspace == 2 ? " global-workspace " : " ") + c.label() + "]";
     launch.poison_outputs = true;
     std::vector<float> scores(cpu.scores.size(), canary());
@@ -972,10 +974,19 @@ int main() {
   for (int bs : {0, 32, 64, 128, 256, 512, 1024}) {
     if (!quick || bs == 0 || bs == 256) launches.push_back(CudaLaunch{bs});
   }
-  for (int bs : {0, 64}) {
-    CudaLaunch l{bs};
-    l.workspace = 2;  // the global-memory workspace of large groups, on every case
-    launches.push_back(l);
+  // Both team kinds on every case (small groups default to a warp per group), and the global-memory
+  // workspace of large groups with each.
+  for (int team : {1, 2}) {
+    for (int bs : {0, 64, 1024}) {
+      if (quick && bs != 0) continue;
+      CudaLaunch l{bs};
+      l.group_team = team;
+      launches.push_back(l);
+    }
+    CudaLaunch g{quick ? 0 : 64};
+    g.group_team = team;
+    g.workspace = 2;
+    launches.push_back(g);
   }
 
   check_hand_derived();
