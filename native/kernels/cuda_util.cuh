@@ -251,6 +251,78 @@ class Buffer {
   std::size_t n_ = 0;
 };
 
+/**
+ * Pinned (page-locked) host staging memory, cached across calls: cudaMallocHost costs far more than
+ * a call, so released blocks go back to a process-wide free list (at most kPinnedKeep blocks kept).
+ * The owner frees nothing on the device; it releases the block when its call's streams are idle.
+ */
+class PinnedBlock {
+ public:
+  static constexpr std::size_t kPinnedKeep = 8;
+  PinnedBlock() = default;
+  PinnedBlock(const PinnedBlock&) = delete;
+  PinnedBlock& operator=(const PinnedBlock&) = delete;
+  ~PinnedBlock() { release(); }
+
+  /** A block of at least `bytes`; false (and no block) when pinned memory cannot be had. */
+  bool acquire(std::size_t bytes) {
+    release();
+    {
+      std::lock_guard<std::mutex> lock(pool_mutex());
+      auto& pool = free_list();
+      for (std::size_t i = 0; i < pool.size(); ++i) {
+        if (pool[i].second >= bytes) {
+          ptr_ = pool[i].first;
+          size_ = pool[i].second;
+          pool.erase(pool.begin() + static_cast<std::ptrdiff_t>(i));
+          return true;
+        }
+      }
+    }
+    void* p = nullptr;
+    if (cudaHostAlloc(&p, bytes, cudaHostAllocPortable) != cudaSuccess) {
+      cudaGetLastError();
+      return false;
+    }
+    ptr_ = static_cast<uint8_t*>(p);
+    size_ = bytes;
+    return true;
+  }
+  void release() {
+    if (!ptr_) return;
+    std::pair<uint8_t*, std::size_t> evict{nullptr, 0};
+    {
+      std::lock_guard<std::mutex> lock(pool_mutex());
+      auto& pool = free_list();
+      pool.emplace_back(ptr_, size_);
+      if (pool.size() > kPinnedKeep) {  // drop the smallest
+        std::size_t smallest = 0;
+        for (std::size_t i = 1; i < pool.size(); ++i) {
+          if (pool[i].second < pool[smallest].second) smallest = i;
+        }
+        evict = pool[smallest];
+        pool.erase(pool.begin() + static_cast<std::ptrdiff_t>(smallest));
+      }
+    }
+    if (evict.first) cudaFreeHost(evict.first);
+    ptr_ = nullptr;
+    size_ = 0;
+  }
+  uint8_t* get() const { return ptr_; }
+
+ private:
+  static std::mutex& pool_mutex() {
+    static std::mutex m;
+    return m;
+  }
+  static std::vector<std::pair<uint8_t*, std::size_t>>& free_list() {
+    static std::vector<std::pair<uint8_t*, std::size_t>> pool;
+    return pool;
+  }
+  uint8_t* ptr_ = nullptr;
+  std::size_t size_ = 0;
+};
+
 /** Block size: the requested one rounded up to a warp multiple, clamped to [32, 1024]. */
 inline int block_size(int requested, int fallback) {
   int b = requested > 0 ? requested : fallback;

@@ -41,6 +41,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "cuda_info.h"
@@ -414,16 +415,72 @@ Kernel pick_kernel(bool scores, bool advantage, bool warp) {
                              : group_kernel<false, true, false>;
 }
 
-/** Everything one call puts on the device, and how it launches. */
+/** Host bytes staged per chunk of the host-array pipeline (inputs + outputs). */
+constexpr std::size_t kChunkBytes = std::size_t{8} << 20;
+
+/** The second stream and the events of the chunked pipeline; synchronized and destroyed first. */
+struct PipelineStreams {
+  cudaStream_t stream = nullptr;
+  cudaEvent_t ready = nullptr, end = nullptr, slot[2] = {nullptr, nullptr};
+  PipelineStreams() = default;
+  PipelineStreams(const PipelineStreams&) = delete;
+  PipelineStreams& operator=(const PipelineStreams&) = delete;
+  ~PipelineStreams() {
+    if (stream) {
+      cudaStreamSynchronize(stream);
+      cudaStreamDestroy(stream);
+    }
+    for (cudaEvent_t e : {ready, end, slot[0], slot[1]}) {
+      if (e) cudaEventDestroy(e);
+    }
+  }
+  Status begin(const char* K) {
+    GPRL_CUDA_CHECK(K, cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    GPRL_CUDA_CHECK(K, cudaEventCreateWithFlags(&ready, cudaEventDisableTiming));
+    GPRL_CUDA_CHECK(K, cudaEventCreateWithFlags(&end, cudaEventDisableTiming));
+    GPRL_CUDA_CHECK(K, cudaEventCreateWithFlags(&slot[0], cudaEventDisableTiming));
+    GPRL_CUDA_CHECK(K, cudaEventCreateWithFlags(&slot[1], cudaEventDisableTiming));
+    return Status::Ok();
+  }
+};
+
+/** Pinned staging held by a call: released only once the call's main stream is idle. */
+struct Staging {
+  const cuda::Call& call;
+  cuda::PinnedBlock block;
+  explicit Staging(const cuda::Call& c) : call(c) {}
+  ~Staging() {
+    if (block.get()) cudaStreamSynchronize(call.stream());
+  }
+};
+
+/** One array moved per chunk: host base, device base, elements per group, element size, direction. */
+struct ChunkArray {
+  uint8_t* host;
+  uint8_t* dev;
+  std::size_t per_group_bytes;
+  bool input;
+  std::size_t offset = 0;  // in a staging slot
+};
+
+/**
+ * Everything one call puts on the device, and how it launches. Host arrays larger than two chunks
+ * (kChunkBytes) go through a pipeline: the batch is split into chunks of whole groups; for each
+ * chunk the inputs are copied into a pinned staging slot (two slots, double-buffered), copied to the
+ * device, the kernel runs on that chunk and the outputs come back into the slot, alternating between
+ * two streams, so the copies of one chunk overlap the kernel of the other; the host copies the
+ * previous chunk's outputs out of its slot meanwhile. gdpo's batch statistics run once after the
+ * last chunk. Without pinned memory, or for smaller calls, one upload, one launch, one download.
+ */
 class GroupRun {
  public:
   GroupRun(cuda::Call& call, const GroupJob& job)
       : call_(call), job_(job), emb_(call), scores_(call), lambdas_(call), weights_(call), adv_(call), da_(call),
         mean_(call), std_(call), mask_(call), prime_(call), stats_(call), parts_(call), counters_(call),
-        scratch_(call), extra_(call) {}
+        scratch_(call), extra_(call), staging_(call) {}
 
   /** Allocates and uploads (queued on the call's stream) and plans the launch. */
-  Status prepare() {
+  Status prepare(bool allow_chunks) {
     const char* K = call_.kernel();
     const CudaLaunch& launch = call_.launch();
     const int64_t B = job_.shape.groups, G = job_.shape.group_size, k = job_.shape.dims;
@@ -433,18 +490,36 @@ class GroupRun {
     const bool fused = scores_stage_ && job_.advantage;
     if (launch.test_alloc_bytes) GPRL_TRY(extra_.alloc(launch.test_alloc_bytes));
 
+    // Chunk plan (groups per chunk) from the host bytes per group.
+    const size_t f = sizeof(float), Gk = static_cast<size_t>(G * k);
+    size_t per_group = (scores_stage_ ? 2 * Gk * f : Gk * f) + (job_.mask ? static_cast<size_t>(G) : 0);
+    if (scores_stage_ && job_.scores) per_group += Gk * f;
+    if (job_.advantage) {
+      per_group += (job_.lambdas ? k * f : 0) + (job_.out.advantages ? G * f : 0) +
+                   (job_.out.dim_advantages ? Gk * f : 0) + (job_.out.dim_mean ? k * f : 0) +
+                   (job_.out.dim_std ? k * f : 0);
+    }
+    int64_t per_chunk = launch.chunk_groups > 0 ? launch.chunk_groups
+                                                : static_cast<int64_t>(kChunkBytes / (per_group ? per_group : 1));
+    if (per_chunk < 1) per_chunk = 1;
+    chunk_groups_ = B;
+    if (allow_chunks && launch.chunk_groups >= 0 && (B + per_chunk - 1) / per_chunk >= 2) chunk_groups_ = per_chunk;
+
     // Outputs the caller did not request are not allocated (the kernel skips their writes); in the
-    // fused path the float32 scores are an output like the others.
+    // fused path the float32 scores are an output like the others. Inputs are uploaded here unless
+    // the pipeline moves them chunk by chunk.
+    const bool chunked = chunk_groups_ < B;
+    auto input = [&](auto& buf, const auto* host, size_t n) { return chunked ? (host ? buf.alloc(n) : Status::Ok()) : buf.upload(host, n); };
     if (scores_stage_) {
-      GPRL_TRY(emb_.upload(job_.embeddings, BGk * 2));
+      GPRL_TRY(input(emb_, job_.embeddings, BGk * 2));
       if (job_.scores) GPRL_TRY(scores_.output(BGk));
     } else {
-      GPRL_TRY(scores_.upload(job_.scores, BGk));
+      GPRL_TRY(input(scores_, static_cast<const float*>(job_.scores), BGk));
     }
-    GPRL_TRY(mask_.upload(job_.mask, BG));
+    GPRL_TRY(input(mask_, job_.mask, BG));
     GPRL_TRY(counters_.alloc(2));
     if (job_.advantage) {
-      GPRL_TRY(lambdas_.upload(job_.lambdas, static_cast<size_t>(B * k)));
+      GPRL_TRY(input(lambdas_, job_.lambdas, static_cast<size_t>(B * k)));
       GPRL_TRY(weights_.upload(job_.dim_weights, static_cast<size_t>(k)));
       if (job_.out.advantages) GPRL_TRY(adv_.output(BG));
       if (job_.out.dim_advantages) GPRL_TRY(da_.output(BGk));
@@ -457,29 +532,73 @@ class GroupRun {
         GPRL_TRY(parts_.alloc(static_cast<size_t>(nparts_)));
       }
     }
+    if (chunked) {
+      // The arrays the pipeline moves, and their places in a staging slot (256-byte aligned).
+      auto add = [&](const void* host, void* dev, size_t bytes_per_group, bool in) {
+        if (host && dev) {
+          arrays_.push_back({static_cast<uint8_t*>(const_cast<void*>(host)), static_cast<uint8_t*>(dev), bytes_per_group, in});
+        }
+      };
+      if (scores_stage_) {
+        add(job_.embeddings, emb_.get(), 2 * Gk * f, true);
+        add(job_.scores, scores_.get(), Gk * f, false);
+      } else {
+        add(job_.scores, scores_.get(), Gk * f, true);
+      }
+      add(job_.mask, mask_.get(), static_cast<size_t>(G), true);
+      if (job_.advantage) {
+        add(job_.lambdas, lambdas_.get(), k * f, true);
+        if (!gdpo_) add(job_.out.advantages, adv_.get(), G * f, false);  // gdpo: after the batch statistics
+        add(job_.out.dim_advantages, da_.get(), Gk * f, false);
+        add(job_.out.dim_mean, mean_.get(), k * f, false);
+        add(job_.out.dim_std, std_.get(), k * f, false);
+      }
+      slot_bytes_ = 0;
+      for (ChunkArray& a : arrays_) {
+        a.offset = slot_bytes_;
+        slot_bytes_ += (a.per_group_bytes * static_cast<size_t>(chunk_groups_) + 255) / 256 * 256;
+      }
+      if (!staging_.block.acquire(2 * slot_bytes_)) {
+        // No pinned memory: upload everything at once instead.
+        chunk_groups_ = B;
+        arrays_.clear();
+        if (scores_stage_) {
+          GPRL_CUDA_CHECK(K, cudaMemcpyAsync(emb_.get(), job_.embeddings, BGk * 2 * f, cudaMemcpyHostToDevice, call_.stream()));
+        } else {
+          GPRL_CUDA_CHECK(K, cudaMemcpyAsync(scores_.get(), job_.scores, BGk * f, cudaMemcpyHostToDevice, call_.stream()));
+        }
+        if (job_.mask) {
+          GPRL_CUDA_CHECK(K, cudaMemcpyAsync(mask_.get(), job_.mask, BG, cudaMemcpyHostToDevice, call_.stream()));
+        }
+        if (job_.advantage && job_.lambdas) {
+          GPRL_CUDA_CHECK(K, cudaMemcpyAsync(lambdas_.get(), job_.lambdas, static_cast<size_t>(B * k) * f,
+                                             cudaMemcpyHostToDevice, call_.stream()));
+        }
+      }
+    }
 
     // Launch plan: one group per warp (small groups) or per block, block size, workspace in shared
-    // or global memory, grid.
+    // or global memory, grid (for one chunk; two workspaces when chunks run on two streams).
     const bool warp_team = launch.group_team == 2 || (launch.group_team == 0 && G <= kWarpTeamMaxG && G * k <= kWarpTeamMaxGk);
     fn_ = pick_kernel(scores_stage_, job_.advantage, warp_team);
     bs_ = cuda::block_size(launch.block_size, warp_team ? 256 : static_cast<int>(G * k < 256 ? G * k : 256));
     GPRL_TRY(cuda::fit_block_size(K, fn_, &bs_));
-    const int teams = warp_team ? bs_ / 32 : 1;
+    teams_ = warp_team ? bs_ / 32 : 1;
     const int64_t wsd = workspace_doubles(G, k, fused);
-    const double ws_bytes = static_cast<double>(wsd) * sizeof(double) * teams;  // per block
+    const double ws_bytes = static_cast<double>(wsd) * sizeof(double) * teams_;  // per block
     cudaFuncAttributes attr;
     GPRL_CUDA_CHECK(K, cudaFuncGetAttributes(&attr, fn_));
     const double smem_room = static_cast<double>(call_.max_shared_optin()) - static_cast<double>(attr.sharedSizeBytes);
     const bool fits = ws_bytes <= smem_room;
     if (launch.workspace == 1 && !fits) {
-      return Status::Error(std::string("gprl: ") + K + ": the group workspace (" + std::to_string(wsd * 8 * teams) +
+      return Status::Error(std::string("gprl: ") + K + ": the group workspace (" + std::to_string(wsd * 8 * teams_) +
                            " bytes per block) does not fit in shared memory (" +
                            std::to_string(call_.max_shared_optin()) + " bytes per block on this device)");
     }
-    const int64_t blocks_needed = (B + teams - 1) / teams;
+    const int64_t blocks_needed = (chunk_groups_ + teams_ - 1) / teams_;
     if (fits && launch.workspace != 2) {
       smem_ = static_cast<size_t>(ws_bytes);
-      grid_ = cuda::grid_size(B, teams);
+      grid_ = 0;  // per launch: one team per group
       // Static + dynamic shared memory above the 48 KiB default needs the (once per device) opt-in.
       if (smem_ + attr.sharedSizeBytes > 48 * 1024) GPRL_TRY(call_.allow_shared(reinterpret_cast<const void*>(fn_)));
     } else {
@@ -490,7 +609,8 @@ class GroupRun {
       if (g < 1) g = 1;
       grid_ = static_cast<unsigned>(g);
       smem_ = 0;
-      GPRL_TRY(scratch_.alloc(static_cast<size_t>(g) * static_cast<size_t>(teams) * static_cast<size_t>(wsd)));
+      slot_doubles_ = static_cast<size_t>(g) * static_cast<size_t>(teams_) * static_cast<size_t>(wsd);
+      GPRL_TRY(scratch_.alloc(slot_doubles_ * (chunk_groups_ < B ? 2 : 1)));
     }
 
     dj_ = DeviceJob{B,           G,           k,          mask_.get(),  emb_.get(),      job_.mode,
@@ -501,33 +621,19 @@ class GroupRun {
     return Status::Ok();
   }
 
-  /** Queues the kernels (the counters are reset first). */
+  bool chunked() const { return chunk_groups_ < job_.shape.groups; }
+
+  /** Queues the kernels for the whole batch, data resident (the counters are reset first). */
   Status enqueue() {
     const char* K = call_.kernel();
     cudaStream_t st = call_.stream();
     GPRL_CUDA_CHECK(K, cudaMemsetAsync(counters_.get(), 0, 2 * sizeof(unsigned long long), st));
-    fn_<<<grid_, bs_, smem_, st>>>(dj_);
-    GPRL_CUDA_CHECK(K, cudaGetLastError());
-    if (gdpo_) {
-      const int64_t total = job_.shape.groups * job_.shape.group_size;
-      const AdvantageOptions& o = job_.options;
-      gdpo_partial_kernel<<<nparts_, kStatThreads, 0, st>>>(prime_.get(), total, nullptr, parts_.get());
-      gdpo_finish_kernel<<<1, kStatThreads, 0, st>>>(parts_.get(), nparts_, false, o.unbiased, o.eps, o.std_floor,
-                                                     stats_.get(), counters_.get());
-      gdpo_partial_kernel<<<nparts_, kStatThreads, 0, st>>>(prime_.get(), total, stats_.get(), parts_.get());
-      gdpo_finish_kernel<<<1, kStatThreads, 0, st>>>(parts_.get(), nparts_, true, o.unbiased, o.eps, o.std_floor,
-                                                     stats_.get(), counters_.get());
-      if (adv_.get()) {
-        gdpo_apply_kernel<<<cuda::grid_size(total, 256), 256, 0, st>>>(prime_.get(), total, stats_.get(), adv_.get());
-      }
-      GPRL_CUDA_CHECK(K, cudaGetLastError());
-    }
-    return Status::Ok();
+    GPRL_TRY(launch_groups(st, 0, job_.shape.groups, 0));
+    return enqueue_gdpo(st);
   }
 
   /** Queues the copies back, waits, and fills the counts. */
   Status collect(AdvantageCounts* counts) {
-    const char* K = call_.kernel();
     if (scores_stage_) GPRL_TRY(scores_.download(job_.scores));
     if (job_.advantage) {
       GPRL_TRY(adv_.download(job_.out.advantages));
@@ -535,8 +641,113 @@ class GroupRun {
       GPRL_TRY(mean_.download(job_.out.dim_mean));
       GPRL_TRY(std_.download(job_.out.dim_std));
     }
+    return finish_counts(counts);
+  }
+
+  /** The pipeline (see the class comment): every chunk, then gdpo, the counts, one final wait. */
+  Status run_chunked(AdvantageCounts* counts) {
+    const char* K = call_.kernel();
+    cudaStream_t main = call_.stream();
+    GPRL_CUDA_CHECK(K, cudaMemsetAsync(counters_.get(), 0, 2 * sizeof(unsigned long long), main));
+    GPRL_TRY(aux_.begin(K));
+    GPRL_CUDA_CHECK(K, cudaEventRecord(aux_.ready, main));  // allocations, poison, counters, weights
+    GPRL_CUDA_CHECK(K, cudaStreamWaitEvent(aux_.stream, aux_.ready, 0));
+    const cudaStream_t streams[2] = {main, aux_.stream};
+    const int64_t B = job_.shape.groups, nc = (B + chunk_groups_ - 1) / chunk_groups_;
+    for (int64_t c = 0; c < nc; ++c) {
+      const int slot = static_cast<int>(c & 1);
+      if (c >= 2) {
+        GPRL_CUDA_CHECK(K, cudaEventSynchronize(aux_.slot[slot]));
+        unstage(c - 2, slot);
+      }
+      const int64_t b0 = c * chunk_groups_, nb = b0 + chunk_groups_ <= B ? chunk_groups_ : B - b0;
+      uint8_t* base = staging_.block.get() + static_cast<size_t>(slot) * slot_bytes_;
+      for (const ChunkArray& a : arrays_) {
+        if (!a.input) continue;
+        const size_t bytes = a.per_group_bytes * static_cast<size_t>(nb);
+        std::memcpy(base + a.offset, a.host + a.per_group_bytes * static_cast<size_t>(b0), bytes);
+        GPRL_CUDA_CHECK(K, cudaMemcpyAsync(a.dev + a.per_group_bytes * static_cast<size_t>(b0), base + a.offset, bytes,
+                                           cudaMemcpyHostToDevice, streams[slot]));
+      }
+      GPRL_TRY(launch_groups(streams[slot], b0, nb, slot));
+      for (const ChunkArray& a : arrays_) {
+        if (a.input) continue;
+        GPRL_CUDA_CHECK(K, cudaMemcpyAsync(base + a.offset, a.dev + a.per_group_bytes * static_cast<size_t>(b0),
+                                           a.per_group_bytes * static_cast<size_t>(nb), cudaMemcpyDeviceToHost,
+                                           streams[slot]));
+      }
+      GPRL_CUDA_CHECK(K, cudaEventRecord(aux_.slot[slot], streams[slot]));
+    }
+    for (int64_t c = nc >= 2 ? nc - 2 : 0; c < nc; ++c) {
+      const int slot = static_cast<int>(c & 1);
+      GPRL_CUDA_CHECK(K, cudaEventSynchronize(aux_.slot[slot]));
+      unstage(c, slot);
+    }
+    GPRL_CUDA_CHECK(K, cudaEventRecord(aux_.end, aux_.stream));
+    GPRL_CUDA_CHECK(K, cudaStreamWaitEvent(main, aux_.end, 0));
+    GPRL_TRY(enqueue_gdpo(main));
+    if (gdpo_) GPRL_TRY(adv_.download(job_.out.advantages));
+    return finish_counts(counts);
+  }
+
+ private:
+  /** The group kernel on groups [b0, b0 + nb) on stream st, with workspace slot `slot`. */
+  Status launch_groups(cudaStream_t st, int64_t b0, int64_t nb, int slot) {
+    const int64_t G = job_.shape.group_size, k = job_.shape.dims;
+    DeviceJob d = dj_;
+    d.B = nb;
+    if (d.mask) d.mask += b0 * G;
+    if (d.emb) d.emb += b0 * G * 2 * k;
+    if (d.scores) d.scores += b0 * G * k;
+    if (d.lambdas) d.lambdas += b0 * k;
+    if (d.adv) d.adv += b0 * G;
+    if (d.dim_adv) d.dim_adv += b0 * G * k;
+    if (d.dim_mean) d.dim_mean += b0 * k;
+    if (d.dim_std) d.dim_std += b0 * k;
+    if (d.prime) d.prime += b0 * G;
+    if (d.scratch) d.scratch += static_cast<size_t>(slot) * slot_doubles_;
+    unsigned grid = smem_ || !d.scratch ? cuda::grid_size(nb, teams_) : grid_;
+    const unsigned needed = cuda::grid_size(nb, teams_);
+    if (grid > needed) grid = needed;
+    fn_<<<grid, bs_, smem_, st>>>(d);
+    GPRL_CUDA_CHECK(call_.kernel(), cudaGetLastError());
+    return Status::Ok();
+  }
+
+  /** gdpo: the batch statistics across blocks and the elementwise pass, on stream st. */
+  Status enqueue_gdpo(cudaStream_t st) {
+    if (!gdpo_) return Status::Ok();
+    const int64_t total = job_.shape.groups * job_.shape.group_size;
+    const AdvantageOptions& o = job_.options;
+    gdpo_partial_kernel<<<nparts_, kStatThreads, 0, st>>>(prime_.get(), total, nullptr, parts_.get());
+    gdpo_finish_kernel<<<1, kStatThreads, 0, st>>>(parts_.get(), nparts_, false, o.unbiased, o.eps, o.std_floor,
+                                                   stats_.get(), counters_.get());
+    gdpo_partial_kernel<<<nparts_, kStatThreads, 0, st>>>(prime_.get(), total, stats_.get(), parts_.get());
+    gdpo_finish_kernel<<<1, kStatThreads, 0, st>>>(parts_.get(), nparts_, true, o.unbiased, o.eps, o.std_floor,
+                                                   stats_.get(), counters_.get());
+    if (adv_.get()) {
+      gdpo_apply_kernel<<<cuda::grid_size(total, 256), 256, 0, st>>>(prime_.get(), total, stats_.get(), adv_.get());
+    }
+    GPRL_CUDA_CHECK(call_.kernel(), cudaGetLastError());
+    return Status::Ok();
+  }
+
+  /** Copies chunk c's outputs out of staging slot `slot` into the caller's arrays. */
+  void unstage(int64_t c, int slot) {
+    const int64_t B = job_.shape.groups, b0 = c * chunk_groups_;
+    const int64_t nb = b0 + chunk_groups_ <= B ? chunk_groups_ : B - b0;
+    const uint8_t* base = staging_.block.get() + static_cast<size_t>(slot) * slot_bytes_;
+    for (const ChunkArray& a : arrays_) {
+      if (a.input) continue;
+      std::memcpy(a.host + a.per_group_bytes * static_cast<size_t>(b0), base + a.offset,
+                  a.per_group_bytes * static_cast<size_t>(nb));
+    }
+  }
+
+  Status finish_counts(AdvantageCounts* counts) {
     unsigned long long c[2] = {0, 0};
-    GPRL_CUDA_CHECK(K, cudaMemcpyAsync(c, counters_.get(), sizeof c, cudaMemcpyDeviceToHost, call_.stream()));
+    GPRL_CUDA_CHECK(call_.kernel(),
+                    cudaMemcpyAsync(c, counters_.get(), sizeof c, cudaMemcpyDeviceToHost, call_.stream()));
     GPRL_TRY(call_.finish());
     if (counts && job_.advantage) {
       counts->degenerate = static_cast<int64_t>(c[0]);
@@ -545,7 +756,6 @@ class GroupRun {
     return Status::Ok();
   }
 
- private:
   cuda::Call& call_;
   const GroupJob& job_;
   cuda::Buffer<float> emb_, scores_, lambdas_, weights_, adv_, da_, mean_, std_;
@@ -555,9 +765,16 @@ class GroupRun {
   cuda::Buffer<unsigned long long> counters_;
   cuda::Buffer<double> scratch_;
   cuda::Buffer<uint8_t> extra_;  // test hook: forced allocation
+  // Destroyed before the buffers, in this order: the second stream (synchronized), then the staging
+  // (after the main stream is idle).
+  Staging staging_;
+  PipelineStreams aux_;
+  std::vector<ChunkArray> arrays_;
+  int64_t chunk_groups_ = 0;
+  size_t slot_bytes_ = 0, slot_doubles_ = 0;
   bool scores_stage_ = false, gdpo_ = false;
   Kernel fn_ = nullptr;
-  int bs_ = 32;
+  int bs_ = 32, teams_ = 1;
   unsigned grid_ = 1;
   size_t smem_ = 0;
   int nparts_ = 1;
@@ -570,7 +787,8 @@ Status run_groups_cuda(const char* kernel, const GroupJob& job, AdvantageCounts*
   cuda::Call call(kernel, launch);
   GPRL_TRY(call.begin());
   GroupRun run(call, job);  // destroyed (buffers freed in stream order) before the call's stream
-  GPRL_TRY(run.prepare());
+  GPRL_TRY(run.prepare(true));
+  if (run.chunked()) return run.run_chunked(counts);
   GPRL_TRY(run.enqueue());
   return run.collect(counts);
 }
@@ -599,7 +817,7 @@ Status cuda_time_gprl_advantages(const Shape& shape, int reps, const CudaLaunch&
   cuda::Call call(K, launch);
   GPRL_TRY(call.begin());
   detail::GroupRun run(call, job);
-  GPRL_TRY(run.prepare());
+  GPRL_TRY(run.prepare(false));
   GPRL_TRY(run.enqueue());  // warm-up, and the data is resident from here on
   GPRL_TRY(call.finish());
   cudaEvent_t t0, t1;

@@ -9,8 +9,8 @@
 //    accumulate in float64 and round once to float32 (relative error ~6e-8), and advantages are O(1).
 // 2. Thread-count determinism: 1 thread and several threads give bit-identical outputs.
 // 3. CUDA path (when a device works) against the C++ path for every case, every block size of the
-//    sweep, both group teams (a warp or a block per group) and the global-memory workspace,
-//    atol = 1e-6, rtol = 1e-5. The two are NOT bitwise equal:
+//    sweep, both group teams (a warp or a block per group), the global-memory workspace and the
+//    chunked host-array pipeline (forced to 1-3 groups per chunk), atol = 1e-6, rtol = 1e-5. The two are NOT bitwise equal:
 //    float64 sums run in a different order (warp-shuffle trees vs sequential), nvcc contracts
 //    multiply-adds into FMAs, and the device exp differs from glibc's by up to ~1 ulp; each changes
 //    the float64 intermediates by ~1e-16..1e-15 relative, which after the float32 rounding of the
@@ -428,6 +428,7 @@ void check_cuda(const Case& c, const Data& d, CpuResults& cpu, const std::vector
   const float* lam = d.lambdas.empty() ? nullptr : d.lambdas.data();
   for (CudaLaunch launch : launches) {
     const std::string tag = "[cuda bs=" + std::to_string(launch.block_size) +
+                            (launch.chunk_groups > 0 ? " chunk=" + std::to_string(launch.chunk_groups) : std::string()) +
                             (launch.group_team == 1 ? " block-per-group" : launch.group_team == 2 ? " warp-per-group" : "") +
                             (launch.workspace == 2 ? " global-workspace " : " ") + c.label() + "]";
     launch.poison_outputs = true;
@@ -733,6 +734,7 @@ void check_cuda_concurrent() {
         AdvOut got(c.shape);
         CudaLaunch l;
         l.poison_outputs = true;
+        l.chunk_groups = it % 2 ? 7 : 0;  // every other call through the chunked pipeline
         const Status st = gprl_advantages_cuda({c.shape, c.mode, c.tau, c.opt}, data[ci].emb.data(),
                                                inputs_of(data[ci]), got.scores.data(), got.outputs(), &got.counts, l);
         bool ok = st.ok && got.counts.masked == want[ci].counts.masked &&
@@ -808,6 +810,7 @@ void check_cuda_null_outputs() {
       float* scores = (subset & 16) ? nullptr : got.scores.data();
       CudaLaunch l;
       l.poison_outputs = true;
+      l.chunk_groups = subset % 3 == 0 ? 5 : 0;  // a third of the subsets through the chunked pipeline
       expect_ok(gprl_advantages_cuda(p, d.emb.data(), in, scores, o, &got.counts, l), tag + " gprl_advantages");
       // Requested outputs match the C++ path; the others are untouched (still the host canary).
       auto check = [&](bool requested, const std::vector<float>& g, const std::vector<float>& w, const char* what) {
@@ -987,6 +990,16 @@ int main() {
     g.group_team = team;
     g.workspace = 2;
     launches.push_back(g);
+  }
+  // The host-array pipeline (chunks of whole groups through pinned staging on two streams), forced
+  // to small chunks so that every multi-group case runs through it.
+  for (long long chunk : {1LL, 2LL, 3LL}) {
+    if (quick && chunk != 2) continue;
+    CudaLaunch l;
+    l.chunk_groups = chunk;
+    l.group_team = chunk == 3 ? 1 : 0;
+    l.workspace = chunk == 1 ? 2 : 0;
+    launches.push_back(l);
   }
 
   check_hand_derived();
