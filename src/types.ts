@@ -113,7 +113,7 @@ export interface PreferenceMatrixOptions {
 export interface BackendInfo {
   /** Backends usable now, best first, e.g. `['cuda', 'cpu', 'js']`. */
   available: ResolvedBackend[];
-  /** What `'auto'` resolves to. */
+  /** What `'auto'` resolves to for memory-bound calls (CUDA only for large O(G²) calls: docs/kernels.md). */
   default: ResolvedBackend;
   /** CUDA device name when one works. */
   device?: string;

@@ -76,9 +76,22 @@ struct AdvantageCounts {
   int64_t masked = 0;      // invalid responses (mask = 0 or a non-finite input)
 };
 
-/** CUDA launch configuration; 0 picks the default. Exposed so tests can sweep it. */
+/** CUDA launch configuration; 0 / -1 pick the defaults. Exposed so tests can sweep it. */
 struct CudaLaunch {
   int block_size = 0;
+  int device = -1;  // CUDA device index; -1: GPRL_CUDA_DEVICE if set, else 0
+  // Test hooks (native/test): fill every device output with an all-ones NaN before the kernels run,
+  // so an element never written is visible after the copy back; allocate this many extra device
+  // bytes first (forces an out-of-memory error); group-kernel workspace 0 auto, 1 shared memory
+  // only (error when it does not fit), 2 global memory; group team 0 auto, 1 a block per group,
+  // 2 a warp per group. Tests also force small chunks (chunk_groups) to exercise the pipeline.
+  bool poison_outputs = false;
+  std::size_t test_alloc_bytes = 0;
+  int workspace = 0;
+  int group_team = 0;
+  // Host-array pipelining of the group kernels: groups per chunk (0: chunks of ~8 MiB of host data,
+  // used when there are at least two; -1: never chunk).
+  long long chunk_groups = 0;
 };
 
 }  // namespace gprl

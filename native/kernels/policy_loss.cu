@@ -15,7 +15,8 @@
 // 4 read + 4 written per token in launch 3: 25 bytes/token with a reference. Host↔device copies of the
 // inputs (13 bytes/token) and the gradient (4 bytes/token) dominate for one call over PCIe.
 //
-// Design:
+// Design (host side as every CUDA entry point, cuda_util.cuh: the call's own stream, stream-ordered
+// pool allocations, asynchronous copies, one synchronization, errors cleared on every path):
 //   1. policy_rows_kernel, grid (chunks, min(N, 65535)), one block per (sequence, chunk of T): each
 //      thread evaluates its tokens with policy_token (policy_loss.h: the same float64 function as the
 //      C++ path, so clip decisions agree exactly), stores the unscaled ∂ℓ/∂logp as float32 in grad and
@@ -237,8 +238,8 @@ Status policy_loss_cuda(const PolicyLossParams& p, const PolicyLossInputs& in, f
   Status st = check_policy_loss(p, in);
   if (!st.ok) return st;
   if (!grad || !out) return Status::Error("gprl: policy_loss: grad and the result are required");
-  st = cuda::require_device(K);
-  if (!st.ok) return st;
+  cuda::Call call(K, launch);
+  GPRL_TRY(call.begin());
   const int64_t N = p.sequences, T = p.tokens;
   const auto NT = static_cast<std::size_t>(N * T);
   const int block = cuda::block_size(launch.block_size, 256);
@@ -247,22 +248,24 @@ Status policy_loss_cuda(const PolicyLossParams& p, const PolicyLossInputs& in, f
   if (chunks > 0x7fffffff) return Status::Error("gprl: policy_loss: tokens is too large for one launch");
   const dim3 grid(static_cast<unsigned>(chunks), static_cast<unsigned>(N < kMaxGridY ? N : kMaxGridY));
 
-  cuda::Buffer<float> d_logp, d_old, d_ref, d_adv, d_grad;
-  cuda::Buffer<uint8_t> d_mask;
-  cuda::Buffer<PolicyRowStats> d_part;
-  cuda::Buffer<int64_t> d_count;
-  cuda::Buffer<double> d_w;
-  cuda::Buffer<PolicyLossResult> d_res;
-  if (!(st = d_logp.upload(K, in.logp, NT)).ok) return st;
-  if (!(st = d_old.upload(K, in.logp_old, NT)).ok) return st;
-  if (!(st = d_ref.upload(K, in.logp_ref, NT)).ok) return st;  // no-op without a reference
-  if (!(st = d_adv.upload(K, in.advantages, static_cast<std::size_t>(N))).ok) return st;
-  if (!(st = d_mask.upload(K, in.mask, NT)).ok) return st;
-  if (!(st = d_grad.alloc(K, NT)).ok) return st;
-  if (!(st = d_part.alloc(K, static_cast<std::size_t>(N * chunks))).ok) return st;
-  if (!(st = d_count.alloc(K, static_cast<std::size_t>(N))).ok) return st;
-  if (!(st = d_w.alloc(K, static_cast<std::size_t>(N))).ok) return st;
-  if (!(st = d_res.alloc(K, 1)).ok) return st;
+  cuda::Buffer<uint8_t> d_extra(call);  // test hook: forced allocation
+  cuda::Buffer<float> d_logp(call), d_old(call), d_ref(call), d_adv(call), d_grad(call);
+  cuda::Buffer<uint8_t> d_mask(call);
+  cuda::Buffer<PolicyRowStats> d_part(call);
+  cuda::Buffer<int64_t> d_count(call);
+  cuda::Buffer<double> d_w(call);
+  cuda::Buffer<PolicyLossResult> d_res(call);
+  if (launch.test_alloc_bytes) GPRL_TRY(d_extra.alloc(launch.test_alloc_bytes));
+  GPRL_TRY(d_logp.upload(in.logp, NT));
+  GPRL_TRY(d_old.upload(in.logp_old, NT));
+  GPRL_TRY(d_ref.upload(in.logp_ref, NT));  // no-op without a reference
+  GPRL_TRY(d_adv.upload(in.advantages, static_cast<std::size_t>(N)));
+  GPRL_TRY(d_mask.upload(in.mask, NT));
+  GPRL_TRY(d_grad.output(NT));
+  GPRL_TRY(d_part.alloc(static_cast<std::size_t>(N * chunks)));
+  GPRL_TRY(d_count.alloc(static_cast<std::size_t>(N)));
+  GPRL_TRY(d_w.alloc(static_cast<std::size_t>(N)));
+  GPRL_TRY(d_res.alloc(1));
 
   PolicyDeviceArgs a{};
   a.logp = d_logp.get();
@@ -280,17 +283,17 @@ Status policy_loss_cuda(const PolicyLossParams& p, const PolicyLossInputs& in, f
   a.dual = p.dual_clip;
   a.beta = p.beta;
   a.kl = p.kl;
-  policy_rows_kernel<<<grid, block>>>(a, d_part.get());
+  policy_rows_kernel<<<grid, block, 0, call.stream()>>>(a, d_part.get());
   GPRL_CUDA_CHECK(K, cudaGetLastError());
   const double L = static_cast<double>(p.max_length > 0 ? p.max_length : T);
-  policy_finalize_kernel<<<1, kFinalizeThreads>>>(d_part.get(), N, chunks, p.aggregation, L, in.logp_ref != nullptr,
+  policy_finalize_kernel<<<1, kFinalizeThreads, 0, call.stream()>>>(d_part.get(), N, chunks, p.aggregation, L, in.logp_ref != nullptr,
                                                   d_count.get(), d_w.get(), d_res.get());
   GPRL_CUDA_CHECK(K, cudaGetLastError());
-  policy_scale_kernel<<<grid, block>>>(d_grad.get(), d_w.get(), N, T, chunk_len);
+  policy_scale_kernel<<<grid, block, 0, call.stream()>>>(d_grad.get(), d_w.get(), N, T, chunk_len);
   GPRL_CUDA_CHECK(K, cudaGetLastError());
-  GPRL_CUDA_CHECK(K, cudaMemcpy(grad, d_grad.get(), NT * sizeof(float), cudaMemcpyDeviceToHost));
-  GPRL_CUDA_CHECK(K, cudaMemcpy(out, d_res.get(), sizeof(PolicyLossResult), cudaMemcpyDeviceToHost));
-  return Status::Ok();
+  GPRL_TRY(d_grad.download(grad));
+  GPRL_CUDA_CHECK(K, cudaMemcpyAsync(out, d_res.get(), sizeof(PolicyLossResult), cudaMemcpyDeviceToHost, call.stream()));
+  return call.finish();
 }
 
 }  // namespace gprl

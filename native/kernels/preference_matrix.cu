@@ -6,6 +6,7 @@
 // Bytes moved: 8BGk + 4Bk read (each embedding row is re-read G times from L1/L2), 4BG^2 written.
 // Design: one thread per output element (b, i, j), j fastest, so writes are coalesced; grid-stride
 //   loop; the sum over l is float64 in order 0..k-1 as in the C++ path; sigmoid without overflow.
+//   Host side as every CUDA entry point (cuda_util.cuh): own stream, pool allocations, async copies.
 #include <cuda_runtime.h>
 
 #include "cuda_util.cuh"
@@ -56,20 +57,23 @@ Status preference_matrix_cuda(const PreferenceMatrixParams& p, const float* embe
   const char* kernel = "preference_matrix";
   Status st = detail::check_shape(kernel, p.shape);
   if (st.ok) st = check_score_params(kernel, kModeLogit, p.tau);
-  if (st.ok) st = cuda::require_device(kernel);
   if (!st.ok) return st;
+  cuda::Call call(kernel, launch);
+  GPRL_TRY(call.begin());
   const int64_t B = p.shape.groups, G = p.shape.group_size, k = p.shape.dims;
-  cuda::Buffer<float> d_emb, d_lam, d_out;
-  if (!(st = d_emb.upload(kernel, embeddings, static_cast<size_t>(B * G * 2 * k))).ok) return st;
-  if (!(st = d_lam.upload(kernel, lambdas, static_cast<size_t>(B * k))).ok) return st;
-  if (!(st = d_out.alloc(kernel, static_cast<size_t>(B * G * G))).ok) return st;
+  cuda::Buffer<uint8_t> d_extra(call);  // test hook: forced allocation
+  cuda::Buffer<float> d_emb(call), d_lam(call), d_out(call);
+  if (launch.test_alloc_bytes) GPRL_TRY(d_extra.alloc(launch.test_alloc_bytes));
+  GPRL_TRY(d_emb.upload(embeddings, static_cast<size_t>(B * G * 2 * k)));
+  GPRL_TRY(d_lam.upload(lambdas, static_cast<size_t>(B * k)));
+  GPRL_TRY(d_out.output(static_cast<size_t>(B * G * G)));
   int bs = cuda::block_size(launch.block_size, 256);
-  if (!(st = cuda::fit_block_size(kernel, preference_matrix_kernel, &bs)).ok) return st;
-  preference_matrix_kernel<<<cuda::grid_size(B * G * G, bs), bs>>>(d_emb.get(), d_lam.get(), B, G, k, p.tau,
-                                                                   d_out.get());
+  GPRL_TRY(cuda::fit_block_size(kernel, preference_matrix_kernel, &bs));
+  preference_matrix_kernel<<<cuda::grid_size(B * G * G, bs), bs, 0, call.stream()>>>(d_emb.get(), d_lam.get(), B, G,
+                                                                                     k, p.tau, d_out.get());
   GPRL_CUDA_CHECK(kernel, cudaGetLastError());
-  GPRL_CUDA_CHECK(kernel, cudaDeviceSynchronize());
-  return d_out.download(kernel, out);
+  GPRL_TRY(d_out.download(out));
+  return call.finish();
 }
 
 }  // namespace gprl

@@ -11,10 +11,13 @@
 // 2. Thread-count determinism: 1 thread and 5 threads give bit-identical results.
 // 3. CUDA (when a device works) against the C++ path for every case and block size 32..1024, plus
 //    shapes that exercise several chunks per sequence (T = 20000) and more sequences than the grid's
-//    y limit (N = 70000). Gradient prefilled with a canary NaN to prove every element is written.
+//    y limit (N = 70000). Gradient prefilled with a canary NaN on the host and an all-ones NaN on the
+//    device (CudaLaunch::poison_outputs) to prove every element is written; a forced out-of-memory
+//    error followed by a good call on the same thread.
 //    Tolerances: same float64 per-token function, different summation order: loss 1e-12 relative,
 //    gradient 1e-6 relative (the weights are bitwise equal; the unscaled values may differ by FMA).
-// Without a device, step 3 checks that policy_loss_cuda fails with a message and does not crash.
+// Without a device, step 3 checks that policy_loss_cuda fails with a message and does not crash;
+// with GPRL_TEST_REQUIRE_CUDA=1 the program fails at once with one line saying why.
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -240,6 +243,11 @@ std::string describe(const PolicyLossParams& p) {
 }  // namespace
 
 int main() {
+  const CudaStatus cs = cuda_status();
+  if (!cs.available && cuda_required()) {
+    std::printf("FAILED: GPRL_TEST_REQUIRE_CUDA=1 but CUDA is not available (%s)\n", cs.error.c_str());
+    return 1;
+  }
   std::vector<Case> cases;
   cases.push_back(make_case("1x1", 1, 1, 1, false));
   cases.push_back(make_case("3x7", 3, 7, 2, false));
@@ -293,9 +301,8 @@ int main() {
   }
 
   // 3. CUDA vs C++.
-  const CudaStatus cs = cuda_status();
   if (!cs.available) {
-    std::printf("CUDA: not available (%s)\n", cs.error.c_str());
+    std::printf("CUDA: not available (%s); CUDA tests skipped\n", cs.error.c_str());
     const Case& c = cases[1];
     PolicyLossParams p;
     p.sequences = c.N;
@@ -306,6 +313,25 @@ int main() {
     check(!st.ok && !st.message.empty(), "policy_loss_cuda without a device fails with a message");
   } else {
     std::printf("CUDA: %s\n", cs.device.c_str());
+    {
+      // A forced out-of-memory error, then a good call on the same thread succeeds.
+      const Case& c = cases[2];
+      PolicyLossParams p;
+      p.sequences = c.N;
+      p.tokens = c.T;
+      std::vector<float> g(static_cast<size_t>(c.N * c.T), canary()), gc(g.size());
+      PolicyLossResult r, rc;
+      CudaLaunch huge;
+      huge.test_alloc_bytes = std::size_t{1} << 50;
+      Status st = policy_loss_cuda(p, c.inputs(), g.data(), &r, huge);
+      check(!st.ok && st.message.find("cudaErrorMemoryAllocation") != std::string::npos,
+            "forced out-of-memory is reported (got: " + st.message + ")");
+      policy_loss_cpu(p, c.inputs(), gc.data(), &rc);
+      st = policy_loss_cuda(p, c.inputs(), g.data(), &r);
+      check(st.ok, "policy_loss_cuda after out-of-memory: " + st.message);
+      check(close(r.loss, rc.loss, 1e-12, 1e-300), "loss after out-of-memory vs C++");
+      check_grad("after out-of-memory vs C++", g, std::vector<double>(gc.begin(), gc.end()), 1e-6);
+    }
     cases.push_back(make_case("2x20000 (several chunks)", 2, 20000, 9, false));
     cases.push_back(make_case("70000x3 (grid y stride)", 70000, 3, 10, false));
     const int blocks[] = {32, 64, 128, 256, 512, 1024};
@@ -321,6 +347,7 @@ int main() {
           PolicyLossResult r;
           CudaLaunch launch;
           launch.block_size = b;
+          launch.poison_outputs = true;  // a gradient element never written stays NaN and fails
           const Status st = policy_loss_cuda(p, c.inputs(), g.data(), &r, launch);
           check(st.ok, what + " status " + st.message);
           check_result(what, r, R, 1e-10);

@@ -1,9 +1,11 @@
-// Shared by the Node-free kernel test programs: failure/check counters, the canary NaN used to
-// prove every output element was written, and a seeded generator (splitmix64 + Box-Muller).
+// Shared by the Node-free kernel test programs: failure/check counters, the host canary NaN and the
+// device poison used to prove every output element was written, GPRL_TEST_REQUIRE_CUDA, and a seeded
+// generator (splitmix64 + Box-Muller).
 #pragma once
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 
 namespace gprl_test {
@@ -21,6 +23,23 @@ inline bool is_canary(float f) {
   uint32_t u;
   std::memcpy(&u, &f, 4);
   return u == kCanaryBits;
+}
+
+/**
+ * The device-side poison (CudaLaunch::poison_outputs fills device outputs with 0xFF bytes before the
+ * kernels run): an element with these bits after the copy back was never written by the kernel. No
+ * kernel produces it (generated NaNs are 0x7fc00000; the x86 default NaN is 0xffc00000).
+ */
+inline bool is_device_poison(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u == 0xffffffffu;
+}
+
+/** GPRL_TEST_REQUIRE_CUDA=1: the program fails when CUDA is not available (GPU machines). */
+inline bool cuda_required() {
+  const char* v = std::getenv("GPRL_TEST_REQUIRE_CUDA");
+  return v != nullptr && std::strcmp(v, "1") == 0;
 }
 
 /** splitmix64: seeded uniform and normal draws. */

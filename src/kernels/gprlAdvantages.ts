@@ -2,7 +2,7 @@
  * `gprlAdvantages`: the fused GPRL kernel, `groupScores` then `groupAdvantages` in one pass
  * (design §2.2–2.3, docs/kernels.md).
  */
-import { resolveBackend, type ResolvedCall } from '../backend.js';
+import { pairwiseWork, resolveBackend, type ResolvedCall } from '../backend.js';
 import type { NativeGprlAdvantagesArgs } from '../native/addon.js';
 import type { GprlAdvantageOptions, GprlAdvantageResult, GroupShape } from '../types.js';
 import { inputViews, laterTick, modeCode, nativeAdvantageParams } from './dispatch.js';
@@ -37,7 +37,7 @@ function prepare(embeddings: unknown, shape: unknown, options: unknown, async: b
   const o = snapshotOptions(options, GPRL_KEYS, true);
   const emb = validateEmbeddings(embeddings, s, async);
   const opts = resolveGprlOptions(o.fields, s, async);
-  const call = resolveBackend(o.fields.backend);
+  const call = resolveBackend(o.fields.backend, undefined, opts.mode === 'winrate' ? pairwiseWork(s) : undefined);
   const out = resolveOutputs(o.out, s, true, inputViews(emb, opts), async);
   return { embeddings: emb, shape: s, opts, call, out };
 }

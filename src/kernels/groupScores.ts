@@ -2,7 +2,7 @@
  * `groupScores`: per-dimension group scores ŝ `[B][G][k]` from GPM embeddings `[B][G][2k]`
  * (design §2.2, docs/kernels.md).
  */
-import { resolveBackend, type ResolvedCall } from '../backend.js';
+import { pairwiseWork, resolveBackend, type ResolvedCall } from '../backend.js';
 import type { NativeGroupScoresArgs } from '../native/addon.js';
 import type { GroupScoresOptions, GroupShape } from '../types.js';
 import { laterTick, modeCode } from './dispatch.js';
@@ -32,7 +32,7 @@ function prepare(embeddings: unknown, shape: unknown, options: unknown, async: b
   const o = snapshotOptions(options, SCORE_KEYS);
   const emb = validateEmbeddings(embeddings, s, async);
   const opts = resolveScoreOptions(o.fields, s, async);
-  const call = resolveBackend(o.fields.backend);
+  const call = resolveBackend(o.fields.backend, undefined, opts.mode === 'winrate' ? pairwiseWork(s) : undefined);
   return { embeddings: emb, shape: s, opts, call, out: allocateOutput(s.groups * s.groupSize * s.dims, 'scores') };
 }
 

@@ -2,7 +2,7 @@
  * `preferenceMatrix`: pairwise GPM preference probabilities within each group (design §2.1,
  * docs/kernels.md).
  */
-import { resolveBackend, type ResolvedCall } from '../backend.js';
+import { pairwiseWork, resolveBackend, type ResolvedCall } from '../backend.js';
 import type { NativePreferenceMatrixArgs } from '../native/addon.js';
 import type { GroupShape, PreferenceMatrixOptions } from '../types.js';
 import { laterTick } from './dispatch.js';
@@ -35,7 +35,7 @@ function prepare(embeddings: unknown, shape: unknown, options: unknown, async: b
   const o = snapshotOptions(options, PREFERENCE_KEYS);
   const emb = validateEmbeddings(embeddings, s, async);
   const opts = resolvePreferenceOptions(o.fields, s, async);
-  const call = resolveBackend(o.fields.backend);
+  const call = resolveBackend(o.fields.backend, undefined, pairwiseWork(s));
   return { embeddings: emb, shape: s, opts, call, out: allocateOutput(s.groups * s.groupSize * s.groupSize, 'matrix') };
 }
 
