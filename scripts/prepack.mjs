@@ -92,7 +92,7 @@ function main() {
   const t0 = performance.now();
   fs.rmSync(path.join(root, 'dist'), { recursive: true, force: true });
   step('npm run build:ts', npm(['run', 'build:ts']));
-  step('prebuild', spawnSync(process.execPath, [path.join(root, 'scripts', 'prebuild.mjs'), '--if-stale'], { cwd: root, stdio: 'inherit' }));
+  step('the prebuild (see the prebuild: line above)', spawnSync(process.execPath, [path.join(root, 'scripts', 'prebuild.mjs'), '--if-stale'], { cwd: root, stdio: 'inherit' }));
   const r = step('npm pack --dry-run', npm(['pack', '--dry-run', '--json', '--ignore-scripts'], true));
   const files = JSON.parse(r.stdout)[0].files.map((f) => f.path);
   const problems = packProblems(files);
