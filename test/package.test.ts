@@ -83,7 +83,9 @@ describe.skipIf(!enabled)('npm package (fresh clone → npm pack → npm install
     }
     packLog = timed('npm pack (prepack)', () => runAll(npm, ['pack', '--pack-destination', tmp, ...npmFlags], clone));
     reused = packLog.includes('is up to date');
-    tarball = path.join(tmp, packLog.trim().split('\n').at(-1)!.trim());
+    const name = packLog.split('\n').map((l) => l.trim()).filter((l) => /^gprl-.*\.tgz$/.test(l));
+    expect(name, 'npm pack names one tarball').toHaveLength(1);
+    tarball = path.join(tmp, name[0]!);
     tarFiles = run('tar', ['-tzf', tarball], tmp).split('\n').filter(Boolean).map((f) => f.replace(/^package\//, ''));
 
     newProject(project);
