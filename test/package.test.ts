@@ -239,4 +239,20 @@ describe.skipIf(!enabled)('npm package (fresh clone → npm pack → npm install
     }
     expect(links).toBeGreaterThan(10);
   });
+
+  // Last: it changes the --ignore-scripts install. Where no prebuild matches (another platform), the
+  // install script builds from the shipped sources: native/ without native/test/ must be enough.
+  it('builds from the shipped sources when no prebuild is there (CPU only)', () => {
+    const installed = path.join(plain, 'node_modules', 'gprl');
+    fs.rmSync(path.join(installed, 'prebuilds'), { recursive: true });
+    const out = timed('source build in the installed package (GPRL_CUDA=off)', () =>
+      run(process.execPath, [path.join(installed, 'scripts', 'install.mjs')], installed, { ...process.env, GPRL_CUDA: 'off' }),
+    );
+    console.log(`packaging: source build from the installed package in ${timings['source build in the installed package (GPRL_CUDA=off)']!.toFixed(1)} s`);
+    expect(out).toContain('gprl: built the native addon with CMake');
+    const check = "import { backendInfo } from 'gprl'; console.log(JSON.stringify(backendInfo().build));";
+    fs.writeFileSync(path.join(plain, 'build-check.mjs'), check);
+    const build = JSON.parse(run(path.join(bin, 'node'), ['build-check.mjs'], plain, env)) as { path: string; builder: string };
+    expect(build.path).toBe(path.join(installed, 'build', 'Release', 'gprl.node'));
+  }, TWENTY_MINUTES);
 });
