@@ -1,7 +1,8 @@
 /**
  * The README's kernel example: per-dimension GPRL advantages for 2 prompts × 4 responses, k = 2.
  *
- *   npx tsx examples/quickstart.ts
+ *   npx tsx examples/quickstart.ts                        (in a clone)
+ *   node node_modules/gprl/dist/examples/quickstart.js    (after npm install gprl)
  */
 import { backendInfo, gprlAdvantages, preferenceMatrix } from 'gprl';
 

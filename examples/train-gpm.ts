@@ -2,7 +2,8 @@
  * Train a General Preference Model and its Bradley-Terry baseline on the bundled preference file,
  * report held-out accuracy, and score a group of responses as a preference matrix.
  *
- *   npx tsx examples/train-gpm.ts [path/to/prefs.jsonl]
+ *   npx tsx examples/train-gpm.ts [path/to/prefs.jsonl]                  (in a clone)
+ *   node node_modules/gprl/dist/examples/train-gpm.js [path/to/prefs.jsonl]  (after npm install gprl)
  *
  * The bundled `examples/data/prefs.jsonl` mixes two kinds of prompts (token ids, vocabulary 32):
  * prompts starting with token 0 prefer response styles cyclically (style A ≻ B ≻ C ≻ A, style marker
@@ -11,12 +12,12 @@
  * pairs through their filler tokens, but on held-out style prompts it stays far below the GPM,
  * and its matrix for the three styles is necessarily transitive; the GPM learns both kinds.
  */
+import { createRequire } from 'node:module';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { setTfBackend } from '../src/tf.js';
-import { Rng } from '../src/random.js';
 import {
   BradleyTerryModel,
+  Rng,
+  setTfBackend,
   GeneralPreferenceModel,
   evaluatePreferenceModel,
   readPreferencePairs,
@@ -26,10 +27,12 @@ import {
   trainPreferenceModel,
   type PreferenceModel,
   type PreferencePair,
-} from '../src/index.js';
+} from 'gprl';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const file = process.argv[2] ?? path.join(here, 'data', 'prefs.jsonl');
+// The bundled data file ships in the package: found through the package's own exports, so this runs
+// the same from a clone, from node_modules/gprl/examples/ and compiled in node_modules/gprl/dist/examples/.
+const packageRoot = path.dirname(createRequire(import.meta.url).resolve('gprl/package.json'));
+const file = process.argv[2] ?? path.join(packageRoot, 'examples', 'data', 'prefs.jsonl');
 
 const backend = await setTfBackend();
 const { pairs, invalid } = await readPreferencePairs(file, { kind: 'tokens', vocabSize: 32, onInvalid: 'skip' });

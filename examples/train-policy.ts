@@ -1,7 +1,8 @@
 /**
  * Train a small GRU policy with GPRL against a three-dimensional verifier, then resume from a checkpoint.
  *
- *   npx tsx examples/train-policy.ts [steps] [outDir]
+ *   npx tsx examples/train-policy.ts [steps] [outDir]                  (in a clone)
+ *   node node_modules/gprl/dist/examples/train-policy.js [steps] [outDir]  (after npm install gprl)
  *
  * The verifier is a hand-written function standing in for a trained GPM: dimension 0 rewards the
  * token 3, dimension 1 rewards short answers that end with the EOS token (0), dimension 2 rewards
@@ -11,8 +12,7 @@
  */
 import path from 'node:path';
 import { tmpdir } from 'node:os';
-import { GPRLTrainer, GruPolicy, type VerifierFn } from '../src/index.js';
-import { setTfBackend } from '../src/tf.js';
+import { GPRLTrainer, GruPolicy, setTfBackend, type VerifierFn } from 'gprl';
 
 const steps = Number(process.argv[2] ?? 12);
 const outDir = process.argv[3] ?? path.join(tmpdir(), 'gprl-train-policy');

@@ -2,7 +2,8 @@
 /**
  * The package's `install` script. It never fails the installation:
  * 1. `GPRL_SKIP_BUILD=1`: do nothing (the pure-TypeScript path, or a prebuilt binary, is used).
- * 2. A prebuilt binary for this platform under `prebuilds/<platform>-<arch>/` that loads: do nothing.
+ * 2. A prebuilt binary for this platform under `prebuilds/<platform>-<arch>/` that loads: print one line
+ *    saying so and build nothing (the published package always carries one for linux-x64).
  * 3. Else build from source: the CMake build (CUDA when nvcc is found; `GPRL_CUDA=on|off|auto`), then,
  *    if that fails, the CPU-only node-gyp build (copied to `build/Release/gprl.node`).
  * 4. If both fail (no compiler, no cmake...), print ONE warning that the pure-TypeScript path will be
@@ -60,7 +61,10 @@ function main() {
     return;
   }
   const pre = prebuilt();
-  if (pre) return;
+  if (pre) {
+    console.log(`gprl: using the prebuilt binary ${path.relative(root, pre).split(path.sep).join('/')}; nothing to build`);
+    return;
+  }
 
   fs.mkdirSync(path.dirname(logPath), { recursive: true });
   fs.writeFileSync(logPath, `gprl native build log (${new Date().toISOString()})\n`);

@@ -49,6 +49,7 @@ export {
   type PolicyLossOpOptions,
 } from './tfjs/policyLossOp.js';
 export { tf, setTfBackend, type TfBackendName } from './tf.js';
+export { Rng } from './random.js';
 // The study (gprl study): its engine, config and the annotator population, for variants run from code.
 export { runStudy, type RunStudyOptions, type StudyProgress } from './study/runner.js';
 export { resolveStudyConfig, loadStudyConfig, DEFAULT_STUDY_CONFIG, DEFAULT_POPULATION, type StudyConfig } from './study/config.js';
