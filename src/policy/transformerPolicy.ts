@@ -83,8 +83,8 @@ const INIT_STD = 0.02;
 const MASKED = -1e9;
 const GELU_C = Math.sqrt(2 / Math.PI);
 
-const BLOCK_WEIGHTS = ['ln1.gain', 'ln1.bias', 'attn.qkv', 'attn.qkvBias', 'attn.out', 'attn.outBias', 'ln2.gain', 'ln2.bias', 'ffn.in', 'ffn.inBias', 'ffn.out', 'ffn.outBias'] as const;
-type BlockWeight = (typeof BLOCK_WEIGHTS)[number];
+/** Weights of one block, named `layers.<l>.<name>` (in this order, after the embeddings). */
+type BlockWeight = 'ln1.gain' | 'ln1.bias' | 'attn.qkv' | 'attn.qkvBias' | 'attn.out' | 'attn.outBias' | 'ln2.gain' | 'ln2.bias' | 'ffn.in' | 'ffn.inBias' | 'ffn.out' | 'ffn.outBias';
 
 let instanceCounter = 0;
 
