@@ -275,7 +275,7 @@ function parseStudy(argv: string[]): StudyArgs {
     }
   }
   if (a.resume !== undefined && (a.config !== undefined || a.seeds !== undefined || a.steps !== undefined || a.out !== undefined || a.policy !== undefined)) {
-    throw new UsageError('gprl: --resume DIR continues a study with the config in DIR/study.json; it cannot be combined with --config, --seeds, --steps, --out or --policy');
+    throw new UsageError('gprl: --resume DIR continues a study with the config in DIR/study.json; it cannot be combined with --config, --seeds, --steps or --out (nor --policy)');
   }
   return a;
 }
