@@ -58,7 +58,8 @@ async function activate(name: TfBackendName): Promise<string | null> {
     try {
       await import(pkg);
     } catch (err) {
-      return `${pkg} is not installed or does not load (${(err as Error).message.split('\n')[0]})`;
+      // The first line of the loader's message, without the importing file's path.
+      return `${pkg} is not installed or does not load (${(err as Error).message.split('\n')[0]!.replace(/ imported from \S+/, '')})`;
     }
   }
   try {
