@@ -146,7 +146,12 @@ async function runDemoCommand(a: DemoArgs, argv: readonly string[]): Promise<num
   const summary = await runStudyWithUi('demo', { config, out, jobs: 1, backend: a.backend, command: `gprl ${argv.join(' ')}`, commit: gitCommit() ?? null }, (p) => p.label);
   if (summary === 130) return 130;
   const { headline } = await import('../study/headline.js');
-  const text = `${headline(summary)}\n\nOne seed decides nothing: this is a single-seed view of the study's main cell. The committed study (gprl study: 20 paired seeds, Holm-corrected intervals, a bias sweep) is in docs/results/study/.\n${filesLine(out)}`;
+  const t = config.policy.transformer;
+  const policyLine =
+    config.policy.model === 'transformer'
+      ? `Policy: TransformerPolicy (d = ${t.dModel}, ${t.layers} layers, ${t.heads} heads) warm-started by teacher forcing on the initial context policy; win rates are against that warm-started transformer.\n`
+      : '';
+  const text = `${policyLine}${headline(summary)}\n\nOne seed decides nothing: this is a single-seed view of the study's main cell. The committed study (gprl study: 20 paired seeds, Holm-corrected intervals, a bias sweep) is in docs/results/study/.\n${filesLine(out)}`;
   if (a.json) {
     process.stdout.write(`${JSON.stringify(summary, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v))}\n`);
     process.stderr.write(text);
