@@ -57,3 +57,5 @@ export { ARM_IDS, ARMS, type ArmId, type ArmSpec } from './study/arms.js';
 export type { StudySummary, ArmRecord, UnitRecord, VerifierRecord, Evaluation, Estimate, Comparison, DetectionQuality } from './study/types.js';
 export { exploitationLabel, detectRun } from './study/label.js';
 export { AnnotatorPopulation, cyclicTriples, type AnnotatorType, type LabelledPair } from './demo/population.js';
+export { TransformerPolicy, type TransformerPolicyOptions, type TransformerSampleOptions } from './policy/transformerPolicy.js';
+export { supervisedFineTune, type SupervisedExample, type SupervisedFineTuneOptions, type SupervisedFineTuneResult, type SupervisedProgress } from './policy/supervisedFineTune.js';

@@ -131,20 +131,27 @@ async function runDemoCommand(a: DemoArgs, argv: readonly string[]): Promise<num
   await checkKernelChoice(a.kernels);
   await setupTf(a.backend);
   const { resolveStudyConfig, scaleBudgets, DEFAULT_STUDY_CONFIG } = await import('../study/config.js');
-  const steps = a.steps ?? 480;
+  // The transformer policy is about 8x slower per step than the context policy here: a shorter default keeps the demo within minutes.
+  const steps = a.steps ?? (a.policy === 'transformer' ? 120 : 480);
   const config = resolveStudyConfig({
     seeds: 1,
     firstSeed: a.seed,
     budgets: scaleBudgets(DEFAULT_STUDY_CONFIG.budgets, steps),
     sweep: { arms: [] },
     verifiers: { searchStarts: 0 },
+    policy: { model: a.policy },
   });
   const out = path.resolve(a.out ?? path.join('runs', `demo-${timestamp()}`));
   process.stderr.write(`gprl demo: writing to ${out}\n`);
   const summary = await runStudyWithUi('demo', { config, out, jobs: 1, backend: a.backend, command: `gprl ${argv.join(' ')}`, commit: gitCommit() ?? null }, (p) => p.label);
   if (summary === 130) return 130;
   const { headline } = await import('../study/headline.js');
-  const text = `${headline(summary)}\n\nOne seed decides nothing: this is a single-seed view of the study's main cell. The committed study (gprl study: 20 paired seeds, Holm-corrected intervals, a bias sweep) is in docs/results/study/.\n${filesLine(out)}`;
+  const t = config.policy.transformer;
+  const policyLine =
+    config.policy.model === 'transformer'
+      ? `Policy: TransformerPolicy (d = ${t.dModel}, ${t.layers} layers, ${t.heads} heads) warm-started by teacher forcing on the initial context policy; win rates are against that warm-started transformer.\n`
+      : '';
+  const text = `${policyLine}${headline(summary)}\n\nOne seed decides nothing: this is a single-seed view of the study's main cell. The committed study (gprl study: 20 paired seeds, Holm-corrected intervals, a bias sweep) is in docs/results/study/.\n${filesLine(out)}`;
   if (a.json) {
     process.stdout.write(`${JSON.stringify(summary, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v))}\n`);
     process.stderr.write(text);
@@ -162,6 +169,7 @@ async function runStudyCommand(a: StudyArgs, argv: readonly string[]): Promise<n
   let config = a.config !== undefined ? loadStudyConfig(a.config) : resolveStudyConfig({});
   if (a.seeds !== undefined) config = { ...config, seeds: a.seeds, sweep: { ...config.sweep, seeds: Math.min(config.sweep.seeds, a.seeds) } };
   if (a.steps !== undefined) config = { ...config, budgets: scaleBudgets(config.budgets, a.steps) };
+  if (a.policy !== undefined) config = { ...config, policy: { ...config.policy, model: a.policy } };
   const out = path.resolve(a.resume ?? a.out ?? path.join('runs', `study-${timestamp()}`));
   const jobs = a.jobs ?? Math.max(1, os.availableParallelism());
   process.stderr.write(`gprl study: ${a.resume ? 'resuming' : 'writing to'} ${out} (${jobs} job${jobs === 1 ? '' : 's'})\n`);

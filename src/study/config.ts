@@ -4,7 +4,7 @@
  * may set any subset; unknown keys and bad values are rejected with a `gprl:` error naming the key.
  */
 import { readFileSync } from 'node:fs';
-import { assertNumber, assertPositiveInt, invalidType, invalidValue } from '../errors.js';
+import { assertNumber, assertOneOf, assertPositiveInt, invalidType, invalidValue } from '../errors.js';
 import { validateAnnotatorType, type AnnotatorType } from '../demo/population.js';
 import { DriftMonitor } from '../monitor/driftMonitor.js';
 import { didYouMean } from '../suggest.js';
@@ -44,8 +44,14 @@ export interface StudyConfig {
     /** Run the optimum search only on the main cell. */
     searchMainOnly: boolean;
   };
-  /** Policy training (every arm). */
-  policy: { batchSize: number; groupSize: number; learningRate: number; beta: number; epsilon: number };
+  /**
+   * Policy training (every arm). `model` picks the policy every arm trains: `'context'` (the demo's
+   * log-linear policy, hand-set initial weights) or `'transformer'` (a {@link TransformerPolicy} warm-started
+   * by teacher forcing on the initial context policy's samples, see {@link TransformerStudyOptions}).
+   * `learningRate` is the context policy's; the transformer uses `transformer.learningRate`.
+   * Defaults to `{ batchSize: 12, groupSize: 8, learningRate: 0.03, beta: 0.04, epsilon: 0.2, model: 'context' }`.
+   */
+  policy: { batchSize: number; groupSize: number; learningRate: number; beta: number; epsilon: number; model: PolicyModel; transformer: TransformerStudyOptions };
   /** Drift-monitor options (DriftMonitorOptions without dims/beta/epsilon/mode/sham*), merged key by key over the defaults. Defaults to `{ driftTriggers: ['single-axis-gain', 'length-drift'] }`. */
   monitor: Record<string, unknown>;
   /** Adaptive-KL arm: target KL per token (nats) and horizon (sequences). */
@@ -54,6 +60,30 @@ export interface StudyConfig {
   evaluation: { perPrompt: number };
   /** Gold exploitation label: window w (steps) and the gold drop δ over it. */
   label: { window: number; goldDrop: number };
+}
+
+/** The policy every arm trains: the demo's log-linear context policy, or a small transformer. */
+export const POLICY_MODELS = ['context', 'transformer'] as const;
+export type PolicyModel = (typeof POLICY_MODELS)[number];
+
+/** The transformer policy of a study (`policy.model: 'transformer'`); any subset may be given, the rest keep their defaults. */
+export interface TransformerStudyOptions {
+  /** Model width. Defaults to `32`. */
+  dModel: number;
+  /** Attention heads (divides dModel). Defaults to `2`. */
+  heads: number;
+  /** Transformer blocks. Defaults to `2`. */
+  layers: number;
+  /** Feed-forward hidden size. Defaults to `64`. */
+  ffnSize: number;
+  /** Adam learning rate of the RL updates. Defaults to `0.001`. */
+  learningRate: number;
+  /** Warm start: responses sampled per prompt from the initial context policy, imitated by teacher forcing. Defaults to `128`. */
+  warmStartSamples: number;
+  /** Warm start: passes over those responses. Defaults to `4`. */
+  warmStartEpochs: number;
+  /** Warm start: Adam learning rate. Defaults to `0.003`. */
+  warmStartLearningRate: number;
 }
 
 export const DEFAULT_POPULATION: readonly AnnotatorType[] = Object.freeze([
@@ -73,7 +103,10 @@ export const DEFAULT_STUDY_CONFIG: Readonly<StudyConfig> = Object.freeze({
   sweep: { lengthBias: [0, 0.4, 0.8], petBias: [0, 0.4, 0.8], seeds: 5, arms: ['grpo-bt', 'gprl-monitor', 'gprl-nomon'] as ArmId[] },
   data: { pairs: 3000, heldOutShare: 0.2, triples: 20000 },
   verifiers: { epochs: 30, patience: 3, batchSize: 64, learningRate: 0.003, weightDecay: 1e-4, gpmDims: 3, searchStarts: 3, searchIterations: 20, searchMainOnly: true },
-  policy: { batchSize: 12, groupSize: 8, learningRate: 0.03, beta: 0.04, epsilon: 0.2 },
+  policy: {
+    batchSize: 12, groupSize: 8, learningRate: 0.03, beta: 0.04, epsilon: 0.2, model: 'context' as PolicyModel,
+    transformer: { dModel: 32, heads: 2, layers: 2, ffnSize: 64, learningRate: 0.001, warmStartSamples: 128, warmStartEpochs: 4, warmStartLearningRate: 0.003 },
+  },
   monitor: { driftTriggers: ['single-axis-gain', 'length-drift'] },
   adaptiveKl: { target: 0.5, horizon: 2000 },
   evaluation: { perPrompt: 50 },
@@ -109,7 +142,24 @@ const SECTIONS: Record<string, Record<string, Check>> = {
     epochs: posInt, patience: posInt, batchSize: posInt, learningRate: num(0, true), weightDecay: num(0), gpmDims: posInt,
     searchStarts: nonNegInt, searchIterations: posInt, searchMainOnly: bool,
   },
-  policy: { batchSize: posInt, groupSize: (n, v) => { posInt(n, v); if ((v as number) < 2) throw invalidValue(n, 'at least 2', v); }, learningRate: num(0, true), beta: num(0), epsilon: num(0, true, 1) },
+  policy: {
+    batchSize: posInt, groupSize: (n, v) => { posInt(n, v); if ((v as number) < 2) throw invalidValue(n, 'at least 2', v); }, learningRate: num(0, true), beta: num(0), epsilon: num(0, true, 1),
+    model: (n, v) => assertOneOf(n, v, POLICY_MODELS),
+    transformer: (n, v) => {
+      if (!isObject(v)) throw invalidType(n, 'an object', v);
+      const checks: Record<keyof TransformerStudyOptions, Check> = {
+        dModel: posInt, heads: posInt, layers: posInt, ffnSize: posInt, learningRate: num(0, true),
+        warmStartSamples: posInt, warmStartEpochs: posInt, warmStartLearningRate: num(0, true),
+      };
+      for (const [key, x] of Object.entries(v)) {
+        const check = checks[key as keyof TransformerStudyOptions];
+        if (!check) throw unknownKey(`${n}.${key}`, key, Object.keys(checks));
+        check(`${n}.${key}`, x);
+      }
+      const t = { ...DEFAULT_STUDY_CONFIG.policy.transformer, ...v };
+      if (t.dModel % t.heads !== 0) throw invalidValue(`${n}.heads`, `a divisor of ${n}.dModel (${t.dModel})`, t.heads);
+    },
+  },
   adaptiveKl: { target: num(0, true), horizon: num(0, true) },
   evaluation: { perPrompt: posInt },
   label: { window: (n, v) => { posInt(n, v); if ((v as number) < 2) throw invalidValue(n, 'at least 2', v); }, goldDrop: num(0) },
@@ -174,6 +224,8 @@ export function resolveStudyConfig(partial: unknown = {}, where = 'config'): Stu
       checks[key]!(`${where}.${section}.${key}`, v);
       merged[key] = structuredClone(v);
     }
+    // The transformer's options merge key by key over the defaults.
+    if (section === 'policy' && 'transformer' in value) merged.transformer = { ...DEFAULT_STUDY_CONFIG.policy.transformer, ...(value.transformer as object) };
     base[section] = merged;
   }
   const c = base as unknown as StudyConfig;

@@ -12,7 +12,9 @@ import { BradleyTerryModel, GeneralPreferenceModel, type PreferenceModel } from 
 import { evaluatePreferenceModel, trainPreferenceModel, type PreferencePair as ModelPair } from '../gpm/train.js';
 import { GPRLTrainer, type VerifierResult } from '../trainer/trainer.js';
 import { SECONDARY_DETECTORS } from '../monitor/driftMonitor.js';
-import type { Tokens } from '../policy/policy.js';
+import type { NamedWeight, Policy, Tokens } from '../policy/policy.js';
+import { TransformerPolicy } from '../policy/transformerPolicy.js';
+import { supervisedFineTune } from '../policy/supervisedFineTune.js';
 import { AnnotatorPopulation, cyclicTriples, type LabelledPair } from '../demo/population.js';
 import { goldPreference } from '../demo/judge.js';
 import { ContextPolicy, variantWeights } from '../demo/policy.js';
@@ -26,6 +28,7 @@ import {
   MAX_LEN,
   parsePromptTokens,
   PET_TOKEN,
+  POLICY_VOCAB,
   promptTokens,
   render,
   RESPONSE_FEATURES,
@@ -65,7 +68,7 @@ export interface UnitHooks {
   onPhase?: (label: string) => void;
 }
 
-function sampleResponses(policy: ContextPolicy, prompts: readonly Prompt[], groupSize: number, temperature: number, rng: Rng): number[][] {
+function sampleResponses(policy: Policy, prompts: readonly Prompt[], groupSize: number, temperature: number, rng: Rng): number[][] {
   const s = policy.sample(prompts.map(promptTokens), { groupSize, maxLength: MAX_LEN, eosToken: EOS, temperature, rng });
   return s.responses.map(responseWords);
 }
@@ -192,7 +195,7 @@ function goldSummary(promptOf: (i: number) => Prompt, responses: readonly (reado
   return { quality, length, petShare: tokens ? pet / tokens : 0 };
 }
 
-function evaluate(policy: ContextPolicy, prompts: readonly Prompt[], reference: readonly number[][], rng: Rng, steps: number): Evaluation {
+function evaluate(policy: Policy, prompts: readonly Prompt[], reference: readonly number[][], rng: Rng, steps: number): Evaluation {
   const responses = sampleResponses(policy, prompts, 1, 1, rng);
   const outcomes = prompts.map((p, i) => goldPreference(p, responses[i]!, reference[i]!));
   const lengthDiff = prompts.map((_, i) => responses[i]!.length - reference[i]!.length);
@@ -335,10 +338,23 @@ export async function runUnit(config: StudyConfig, cell: Cell, seed: number, hoo
     };
     if (!hooks.unit) hooks.onUnit?.(unit);
 
+    // The arms' initial policy: the context policy, or a transformer warm-started to imitate it.
+    let warm: NamedWeight[] | null = null;
+    if (config.policy.model === 'transformer') {
+      hooks.onPhase?.('warm-starting the transformer policy');
+      warm = await warmStartTransformer(config, (modelSeed ^ 0x7f4a7c15) >>> 0);
+    }
+    const makePolicy = (): Policy => {
+      if (!warm) return new ContextPolicy();
+      const p = new TransformerPolicy(transformerOptions(config, 0));
+      p.setWeights(warm);
+      return p;
+    };
+
     // Fixed evaluation set: the initial policy's responses (gold references) and its greedy response per prompt (proxy reference).
     const evalPrompts: Prompt[] = [];
     for (const p of prompts) for (let i = 0; i < config.evaluation.perPrompt; i++) evalPrompts.push(p);
-    const initial = new ContextPolicy();
+    const initial = makePolicy();
     const evalReference = sampleResponses(initial, evalPrompts, 1, 1, evalRng);
     const greedy = new Map<string, number[]>();
     for (const p of prompts) {
@@ -366,6 +382,7 @@ export async function runUnit(config: StudyConfig, cell: Cell, seed: number, hoo
         trainSeed,
         shamSeed,
         monitorRecord: done.get('gprl-monitor') ?? null,
+        makePolicy,
         steps,
         onStep: (s) => hooks.onStep?.(arm, s, steps),
         shouldStop: hooks.shouldStop ?? null,
@@ -389,6 +406,8 @@ interface ArmContext {
   trainSeed: number;
   shamSeed: number;
   monitorRecord: ArmRecord | null;
+  /** A fresh copy of the arms' initial policy. */
+  makePolicy: () => Policy;
   steps: number;
   onStep: (step: number) => void;
   shouldStop: (() => boolean) | null;
@@ -458,7 +477,7 @@ async function runArm(config: StudyConfig, cell: Cell, seed: number, arm: ArmId,
     case 'none':
       break;
   }
-  const policy = new ContextPolicy();
+  const policy = ctx.makePolicy();
   const trainer = new GPRLTrainer({
     policy,
     verifier,
@@ -468,7 +487,7 @@ async function runArm(config: StudyConfig, cell: Cell, seed: number, arm: ArmId,
       numGenerations: G,
       maxCompletionLength: MAX_LEN,
       eosToken: EOS,
-      learningRate: config.policy.learningRate,
+      learningRate: config.policy.model === 'transformer' ? config.policy.transformer.learningRate : config.policy.learningRate,
       beta,
       epsilon: base.epsilon,
       maxSteps: ctx.steps,
@@ -525,6 +544,38 @@ async function runArm(config: StudyConfig, cell: Cell, seed: number, arm: ArmId,
   } finally {
     trainer.dispose();
     policy.dispose();
+  }
+}
+
+/** The TransformerPolicy options of a study config (the task's vocabulary and context). */
+function transformerOptions(config: StudyConfig, seed: number): ConstructorParameters<typeof TransformerPolicy>[0] {
+  const t = config.policy.transformer;
+  return { vocabSize: POLICY_VOCAB, dModel: t.dModel, heads: t.heads, layers: t.layers, ffnSize: t.ffnSize, maxLength: 2 + MAX_LEN, seed };
+}
+
+/**
+ * The transformer arms' initial weights: a transformer initialized from `seed`, then trained by
+ * teacher forcing on `warmStartSamples` responses per prompt of the initial context policy (EOS
+ * included), so it starts from the same mediocre writer the context arms start from.
+ */
+export async function warmStartTransformer(config: StudyConfig, seed: number): Promise<NamedWeight[]> {
+  const t = config.policy.transformer;
+  const rng = new Rng(seed);
+  const teacher = new ContextPolicy();
+  const prompts = allPrompts().map(promptTokens);
+  let examples: { prompt: Tokens; response: Tokens }[];
+  try {
+    const s = teacher.sample(prompts, { groupSize: t.warmStartSamples, maxLength: MAX_LEN, eosToken: EOS, temperature: 1, rng });
+    examples = s.responses.map((response, n) => ({ prompt: prompts[Math.floor(n / t.warmStartSamples)]!, response }));
+  } finally {
+    teacher.dispose();
+  }
+  const student = new TransformerPolicy(transformerOptions(config, rng.nextUint32()));
+  try {
+    await supervisedFineTune(student, examples, { epochs: t.warmStartEpochs, learningRate: t.warmStartLearningRate, batchSize: 64, seed: rng.nextUint32() });
+    return student.getWeights();
+  } finally {
+    student.dispose();
   }
 }
 

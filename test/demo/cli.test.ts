@@ -4,23 +4,24 @@ import { main } from '../../src/cli/main.js';
 
 describe('gprl argument parsing', () => {
   it('parses demo options with their defaults', () => {
-    expect(parseArgs(['demo'])).toEqual({ command: 'demo', help: false, seed: 1, steps: undefined, out: undefined, backend: 'wasm', kernels: 'auto', json: false });
+    expect(parseArgs(['demo'])).toEqual({ command: 'demo', help: false, seed: 1, steps: undefined, out: undefined, backend: 'wasm', kernels: 'auto', json: false, policy: 'context' });
+    expect(parseArgs(['demo', '--policy', 'transformer'])).toMatchObject({ command: 'demo', policy: 'transformer' });
     const a = parseArgs(['demo', '--steps=40', '--out', 'x/y', '--backend', 'cpu', '--kernels=js', '--json', '--seed', '3']);
     expect(a).toMatchObject({ command: 'demo', steps: 40, out: 'x/y', backend: 'cpu', kernels: 'js', json: true, seed: 3 });
   });
 
   it('parses study options with their defaults', () => {
     expect(parseArgs(['study'])).toEqual({
-      command: 'study', help: false, config: undefined, seeds: undefined, steps: undefined, out: undefined, resume: undefined, jobs: undefined, backend: 'wasm', kernels: 'auto',
+      command: 'study', help: false, config: undefined, seeds: undefined, steps: undefined, out: undefined, resume: undefined, jobs: undefined, backend: 'wasm', kernels: 'auto', policy: undefined,
     });
-    expect(parseArgs(['study', '--config', 'c.json', '--seeds', '2', '--steps=60', '--jobs', '2', '--out', 'o', '--backend', 'cpu', '--kernels', 'js'])).toEqual({
-      command: 'study', help: false, config: 'c.json', seeds: 2, steps: 60, out: 'o', resume: undefined, jobs: 2, backend: 'cpu', kernels: 'js',
+    expect(parseArgs(['study', '--config', 'c.json', '--seeds', '2', '--steps=60', '--jobs', '2', '--out', 'o', '--backend', 'cpu', '--kernels', 'js', '--policy=transformer'])).toEqual({
+      command: 'study', help: false, config: 'c.json', seeds: 2, steps: 60, out: 'o', resume: undefined, jobs: 2, backend: 'cpu', kernels: 'js', policy: 'transformer',
     });
     expect(parseArgs(['study', '--resume', 'runs/x', '--jobs', '1'])).toMatchObject({ resume: 'runs/x', jobs: 1 });
   });
 
   it('documents every study option in gprl study --help', () => {
-    for (const flag of ['--config FILE', '--seeds N', '--steps N', '--out DIR', '--resume DIR', '--jobs N', '--backend NAME', '--kernels NAME', '--help']) {
+    for (const flag of ['--config FILE', '--seeds N', '--steps N', '--out DIR', '--resume DIR', '--jobs N', '--backend NAME', '--kernels NAME', '--policy NAME', '--help']) {
       expect(STUDY_USAGE).toContain(flag);
     }
   });
@@ -35,6 +36,8 @@ describe('gprl argument parsing', () => {
       [['demo', '--steps', '1.5'], /invalid --steps/],
       [['demo', '--backend', 'gpu'], /invalid --backend: expected one of cpu, wasm, tensorflow, got "gpu"/],
       [['demo', '--kernels', 'opencl'], /invalid --kernels/],
+      [['demo', '--policy', 'gru'], /invalid --policy: expected one of context, transformer, got "gru"/],
+      [['study', '--resume', 'x', '--policy', 'transformer'], /cannot be combined with .*--policy/],
       [['demo', '--out'], /--out needs a directory/],
       [['demo', 'extra'], /unexpected argument "extra"/],
       [['study', '--seeds', '0'], /invalid --seeds: expected an integer ≥ 1, got 0/],

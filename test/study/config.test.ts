@@ -70,6 +70,11 @@ describe('resolveStudyConfig', () => {
     const m = resolveStudyConfig({ monitor: { gamma: 2 } });
     expect(m.monitor).toEqual({ driftTriggers: ['single-axis-gain', 'length-drift'], gamma: 2 });
     expect(resolveStudyConfig({ monitor: { driftTriggers: [] } }).monitor).toEqual({ driftTriggers: [] });
+    // the transformer's options merge key by key too
+    const t = resolveStudyConfig({ policy: { model: 'transformer', transformer: { layers: 3 } } });
+    expect(t.policy.model).toBe('transformer');
+    expect(t.policy.transformer).toEqual({ ...DEFAULT_STUDY_CONFIG.policy.transformer, layers: 3 });
+    expect(DEFAULT_STUDY_CONFIG.policy.model).toBe('context');
   });
 
   it('unknown keys and bad values throw TypeError/RangeError naming the key path', () => {
@@ -79,6 +84,11 @@ describe('resolveStudyConfig', () => {
       [{ verifiers: 3 }, TypeError, 'config.verifiers'],
       [{ policy: { groupSize: 1 } }, RangeError, 'config.policy.groupSize'],
       [{ policy: { groupSize: '8' } }, TypeError, 'config.policy.groupSize'],
+      [{ policy: { model: 'gru' } }, RangeError, 'config.policy.model'],
+      [{ policy: { transformer: 3 } }, TypeError, 'config.policy.transformer'],
+      [{ policy: { transformer: { dmodel: 8 } } }, RangeError, 'config.policy.transformer.dmodel'],
+      [{ policy: { transformer: { layers: 0 } } }, RangeError, 'config.policy.transformer.layers'],
+      [{ policy: { transformer: { dModel: 30, heads: 4 } } }, RangeError, 'config.policy.transformer.heads'],
       [{ budgets: [480, 120] }, RangeError, 'config.budgets'],
       [{ budgets: [120, 0.5] }, RangeError, 'config.budgets[1]'],
       [{ budgets: [] }, TypeError, 'config.budgets'],
