@@ -11,6 +11,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { tf, setTfBackend, type TfBackendName } from '../../src/tf.js';
+import { describeTf, TEST_TF_BACKENDS } from '../tfBackends.js';
 import { backendInfo } from '../../src/backend.js';
 import { policyLoss, type PolicyLossOptions } from '../../src/kernels/policyLoss.js';
 import {
@@ -105,7 +106,7 @@ const OPTION_SETS: PolicyLossOptions[] = [
   { beta: 0.1, kl: 'k3', dualClip: 1.5, aggregation: 'token-mean' },
 ];
 
-describe.each(['cpu', 'wasm'] as TfBackendName[])('policyLossOp on tfjs %s', (tfBackend) => {
+describeTf.each(TEST_TF_BACKENDS)('policyLossOp on tfjs %s', (tfBackend) => {
   let previous: string;
   beforeAll(async () => {
     previous = tf.getBackend();
