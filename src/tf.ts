@@ -95,6 +95,8 @@ export async function loadTensorflowBackend(cwd: string = process.cwd()): Promis
     throw new Error('gprl: the tensorflow backend needs @tensorflow/tfjs-node (or -node-gpu); install it with `npx gprl setup-tensorflow`');
   }
   const previous = tf.getBackend();
+  // TensorFlow's C++ start-up log lines (oneDNN, CPU features) unless the user asked for them.
+  process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
   let tfnode: { version?: Record<string, string> };
   try {
     tfnode = createRequire(path.join(where.dir, 'package.json'))(where.dir) as typeof tfnode;
