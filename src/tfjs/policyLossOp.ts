@@ -14,9 +14,9 @@
  * - `tensorflow` (tfjs-node, see `gprl setup-tensorflow`), and any other backend the op first runs on:
  *   inputs are read with `readSync` (one copy each) and the outputs written with `backend.write`.
  *   On `tensorflow` this host copy plus the C++ kernel was measured against the loss and its analytic
- *   gradient as TensorFlow ops (bench/tfjs/policyLossTfOps.ts): the copy is 2× faster from 512×1024
- *   tokens up, with a tenth of the temporaries (docs/benchmarks.md, "policy_loss on the tensorflow
- *   backend"), so it is the one registered.
+ *   gradient as TensorFlow ops (bench/tfjs/policyLossTfOps.ts): the copy needs about 40% less CPU
+ *   time at every benchmark shape and a twelfth of the temporaries (docs/benchmarks.md, "policy_loss
+ *   on the tensorflow backend"), so it is the one registered.
  * The other tfjs kernels of the policy (its forward pass) stay on whichever backend is active.
  */
 import type {
