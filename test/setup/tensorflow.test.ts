@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { checkWheel, parseWheelName, setupTensorflow } from '../../src/setup/tensorflow.js';
 import { parseArgs, SETUP_TENSORFLOW_USAGE } from '../../src/cli/args.js';
 import { main } from '../../src/cli/main.js';
-import { findProjectDir, findTensorflowPackage } from '../../src/tf.js';
+import { findProjectDir, findTensorflowPackage, loadTensorflowBackend, setTfBackend, tf } from '../../src/tf.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const GOOD = 'tensorflow_cpu-2.21.0-cp311-cp311-manylinux_2_27_x86_64.whl';
@@ -152,6 +152,20 @@ describe('an existing install', () => {
     expect(r).toMatchObject({ status: 'already-installed', package: '@tensorflow/tfjs-node', version: '4.22.0', projectDir: ROOT });
     expect(r.tensorflow).toMatch(/^2\.\d+/);
     expect(lines).toEqual(['checking the installed @tensorflow/tfjs-node']);
+  });
+
+  it.runIf(INSTALLED)('loadTensorflowBackend registers the backend and keeps the active one; setTfBackend switches to it', async () => {
+    await setTfBackend('wasm');
+    const info = await loadTensorflowBackend();
+    expect(info).toMatchObject({ name: '@tensorflow/tfjs-node', version: '4.22.0' });
+    expect(info.tensorflow).toMatch(/^2\.\d+/);
+    expect(tf.getBackend()).toBe('wasm');
+    expect(tf.findBackendFactory('tensorflow')).not.toBeNull();
+    expect(await setTfBackend('tensorflow')).toBe('tensorflow');
+    const t = tf.add(tf.tensor1d([1, 2]), tf.tensor1d([3, 4]));
+    expect(Array.from(t.dataSync())).toEqual([4, 6]);
+    t.dispose();
+    await setTfBackend('wasm');
   });
 
   it('gprl info reports the tensorflow backend exactly when tfjs-node loads', async () => {
