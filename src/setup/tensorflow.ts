@@ -4,7 +4,8 @@
  * that tfjs-node's own install script makes (libtensorflow 2.9, CUDA 11.2, from the tfjs host).
  * See docs/tensorflow.md.
  *
- * Steps: find a working install (then stop: the command is idempotent); check for Python with pip,
+ * Steps: find a working install (then stop: the command is idempotent; with a given wheel, only one
+ * built from that wheel counts); check for Python with pip,
  * a C++ compiler and make; get the wheel (`pip download`, into a cache that outlives
  * `node_modules`) or check the one given; `npm install <pkg> --ignore-scripts --no-save` in the
  * user's project; unpack the wheel's `libtensorflow_cc.so.2`, `libtensorflow_framework.so.2` and the
@@ -372,6 +373,15 @@ function unpackWheel(python: string, wheel: string, packageDir: string): { cuda:
   return { cuda: report.cuda };
 }
 
+/** The wheel file name a previous run built from (recorded in `deps/gprl-setup.json`), or undefined. */
+function builtWheel(packageDir: string): string | undefined {
+  try {
+    return (JSON.parse(readFileSync(path.join(packageDir, 'deps', 'gprl-setup.json'), 'utf8')) as { wheel?: string }).wheel;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The N-API version tfjs-node's loader looks for: the highest it lists that this Node supports. */
 function napiBuildVersion(packageDir: string): number {
   const pj = JSON.parse(readFileSync(path.join(packageDir, 'package.json'), 'utf8')) as { binary?: { napi_versions?: number[] } };
@@ -411,14 +421,29 @@ export async function setupTensorflow(options: SetupTensorflowOptions = {}): Pro
   const packageDir = path.join(projectDir, 'node_modules', ...name.split('/'));
   const version = tfjsVersion();
 
-  // 1. An install that works already: nothing to do.
+  // A given wheel is checked first, so a wrong one is reported even when nothing else would be done.
+  const givenWheel = options.wheel === undefined ? undefined : path.resolve(options.wheel);
+  if (givenWheel !== undefined) {
+    if (!existsSync(givenWheel) || !statSync(givenWheel).isFile()) fail(`--wheel ${options.wheel}: no such file`);
+    checkWheel(givenWheel, gpu);
+  }
+
+  // 1. An install that works already (built from the given wheel, when one is given): nothing to do.
   if (!options.force && existsSync(path.join(packageDir, 'package.json'))) {
     progress(`checking the installed ${name}`);
     const p = probe(projectDir, name);
-    if (p.ok && p.version === version) {
+    const builtFrom = builtWheel(packageDir);
+    const sameWheel = givenWheel === undefined || builtFrom === path.basename(givenWheel);
+    if (p.ok && p.version === version && sameWheel) {
       return { status: 'already-installed', package: name, version, tensorflow: p.tensorflow ?? 'unknown', projectDir, packageDir, seconds: seconds() };
     }
-    progress(p.ok ? `  installed ${name} is ${p.version}; gprl needs ${version}: reinstalling` : `  it does not load (${p.error ?? 'unknown'}): rebuilding`);
+    progress(
+      !p.ok
+        ? `  it does not load (${p.error ?? 'unknown'}): rebuilding`
+        : p.version !== version
+          ? `  installed ${name} is ${p.version}; gprl needs ${version}: reinstalling`
+          : `  it was built from ${builtFrom ?? 'another TensorFlow'}, not ${path.basename(givenWheel!)}: rebuilding`,
+    );
   }
 
   // 2. Tools.
@@ -431,10 +456,8 @@ export async function setupTensorflow(options: SetupTensorflowOptions = {}): Pro
 
   // 3. The wheel.
   let wheel: string;
-  if (options.wheel !== undefined) {
-    wheel = path.resolve(options.wheel);
-    if (!existsSync(wheel) || !statSync(wheel).isFile()) fail(`--wheel ${options.wheel}: no such file`);
-    checkWheel(wheel, gpu);
+  if (givenWheel !== undefined) {
+    wheel = givenWheel;
   } else {
     const distribution = gpu ? 'tensorflow' : 'tensorflow-cpu';
     const cacheDir = path.resolve(options.cacheDir ?? defaultCacheDir());

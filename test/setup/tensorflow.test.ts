@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -152,6 +152,18 @@ describe('an existing install', () => {
     expect(r).toMatchObject({ status: 'already-installed', package: '@tensorflow/tfjs-node', version: '4.22.0', projectDir: ROOT });
     expect(r.tensorflow).toMatch(/^2\.\d+/);
     expect(lines).toEqual(['checking the installed @tensorflow/tfjs-node']);
+  });
+
+  it.runIf(INSTALLED)('with --wheel: checks the file first, and counts only an install built from that wheel', async () => {
+    await expect(setupTensorflow({ projectDir: ROOT, wheel: path.join(ROOT, 'no-such', GOOD) })).rejects.toThrow(/--wheel .*: no such file/);
+    const marker = path.join(ROOT, 'node_modules', '@tensorflow', 'tfjs-node', 'deps', 'gprl-setup.json');
+    if (!existsSync(marker)) return; // installed some other way: nothing recorded to compare with
+    const built = (JSON.parse(readFileSync(marker, 'utf8')) as { wheel: string }).wheel;
+    const dir = mkdtempSync(path.join(tmpdir(), 'gprl-wheel-'));
+    dirs.push(dir);
+    writeFileSync(path.join(dir, built), ''); // only its name is compared when the install already works
+    const r = await setupTensorflow({ projectDir: ROOT, wheel: path.join(dir, built) });
+    expect(r.status).toBe('already-installed');
   });
 
   it.runIf(INSTALLED)('loadTensorflowBackend registers the backend and keeps the active one; setTfBackend switches to it', async () => {
