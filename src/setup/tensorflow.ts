@@ -392,10 +392,13 @@ function napiBuildVersion(packageDir: string): number {
 }
 
 function gpuNote(cuda: string[]): string {
-  const pkgs = cuda.length > 0 ? cuda.join(' ') : 'nvidia-cublas-cu12 nvidia-cudnn-cu12 nvidia-cuda-runtime-cu12 …';
+  const install =
+    cuda.length > 0
+      ? `(they match this wheel): pip install ${cuda.map((p) => `'${p}'`).join(' ')}`
+      : "(the wheel lists none: pip install 'tensorflow[and-cuda]' installs the matching nvidia-*-cu12 packages)";
   return [
     'The GPU build loads the CUDA 12 libraries at run time; the wheel does not contain them. Install them with pip',
-    `(they match this wheel): pip install ${pkgs.split(' ').map((p) => `'${p}'`).join(' ')}`,
+    install,
     'then put their lib folders on the loader path before running node, e.g.',
     `  export LD_LIBRARY_PATH=$(python3 -c "import nvidia, os; print(':'.join(os.path.join(p, d, 'lib') for p in nvidia.__path__ for d in os.listdir(p) if os.path.isdir(os.path.join(p, d, 'lib'))))")`,
     'Without them TensorFlow runs on the CPU (it logs that it could not load the CUDA libraries).',
