@@ -1,7 +1,8 @@
 /**
  * `policyLoss` forward + backward (loss and ∂loss/∂logp in one call) on every kernel backend, and the
  * tfjs custom kernel (`policyLossOp` under `tf.valueAndGrad`) against the same loss composed from stock
- * tfjs ops (`policyLossComposed`, also under `tf.valueAndGrad`) on the `cpu` and `wasm` backends.
+ * tfjs ops (`policyLossComposed`, also under `tf.valueAndGrad`) on the `cpu` and `wasm` backends, and on
+ * `tensorflow` when tfjs-node is installed (there the composition runs as TensorFlow ops).
  *
  * Options: ε_low 0.2, ε_high 0.28, dual clip 3, β = 0.04 with the k3 estimator, token-mean: every
  * branch of the objective is live. Inputs are seeded; response lengths vary (about 3/4 of tokens valid).
@@ -17,7 +18,8 @@
 import { policyLoss, type PolicyLossInputs, type PolicyLossOptions } from '../src/kernels/policyLoss.js';
 import { policyLossComposed, policyLossOp } from '../src/tfjs/policyLossOp.js';
 import { Rng } from '../src/random.js';
-import { setTfBackend, tf, type TfBackendName } from '../src/tf.js';
+import { policyLossTfOps } from './tfjs/policyLossTfOps.js';
+import { loadTensorflowBackend, setTfBackend, tf, type TfBackendName } from '../src/tf.js';
 import {
   assertClose,
   backendContenders,
@@ -73,6 +75,9 @@ interface TfInputs {
 
 type LossFn = typeof policyLossOp;
 
+const policyLossTfOpsOp: LossFn = (logp, logpOld, logpRef, advantages, mask) =>
+  policyLossTfOps(logp, logpOld, logpRef!, advantages, mask, { epsilonLow: 0.2, epsilonHigh: 0.28, dualClip: 3, beta: 0.04 });
+
 /** One forward + backward through `f`; returns the loss and the gradient (read back), disposing all. */
 function fwdBwd(f: LossFn, t: TfInputs, opts: PolicyLossOptions & { backend?: 'js' | 'cpu' }, read: boolean): { loss: number; grad?: Float32Array } {
   const { value, grad } = tf.valueAndGrad((x: tf.Tensor) => f(x as tf.Tensor2D, t.logpOld, t.logpRef, t.advantages, t.mask, opts))(t.logp);
@@ -107,6 +112,10 @@ async function tfjsRows(
     { name: 'op-js', f: policyLossOp, opts: { ...OPTIONS, backend: 'js' }, rtol: 1e-6, note: 'custom kernel, TypeScript path' },
     // float32 composition (exp, clip, sums over N·T terms): 1e-4 relative, 1e-5 of the largest gradient.
     { name: 'composed', f: policyLossComposed, opts: OPTIONS, rtol: 1e-4, note: 'stock tfjs ops' },
+    // The TF-op formulation a tensorflow-backend kernel could use instead of the host copy (float32, as composed).
+    ...(backend === 'tensorflow'
+      ? [{ name: 'tf-ops', f: policyLossTfOpsOp, opts: OPTIONS, rtol: 1e-4, note: 'TF ops, analytic gradient, no metrics (a lower bound)' }]
+      : []),
   ];
   const contenders: Contender[] = variants.map((v) => ({
     backend: `tfjs-${backend}-${v.name}`,
@@ -135,7 +144,7 @@ async function tfjsRows(
     row.kernelCalls = info.kernels.length;
   }
   const composed = rows[2]!;
-  for (const row of rows.slice(0, 2)) {
+  for (const row of rows.filter((_, i) => i !== 2)) {
     if (row.medianMs !== null && composed.medianMs !== null) row.speedupVsComposed = composed.medianMs / row.medianMs;
     if (typeof row.peakExtraBytes === 'number' && typeof composed.peakExtraBytes === 'number' && composed.peakExtraBytes > 0) {
       row.memoryVsComposed = row.peakExtraBytes / composed.peakExtraBytes;
@@ -148,6 +157,14 @@ async function tfjsRows(
 export async function run(partial?: Partial<BenchContext>): Promise<BenchRow[]> {
   const ctx = await completeContext(partial);
   const rows: BenchRow[] = [];
+  // The tensorflow backend too when tfjs-node is installed (gprl setup-tensorflow).
+  const tfBackends: TfBackendName[] = ['cpu', 'wasm'];
+  try {
+    await loadTensorflowBackend();
+    tfBackends.push('tensorflow');
+  } catch (err) {
+    ctx.log(`${STEM}: no tensorflow backend rows (${(err as Error).message})`);
+  }
   const shapes = ctx.shapes.length === 0 ? POLICY_SHAPES : POLICY_SHAPES.filter((s) => ctx.shapes.includes(s.label));
   for (const { label, N, T } of shapes) {
     ctx.log(`${STEM} ${label} (N=${N}, T=${T})`);
@@ -164,7 +181,7 @@ export async function run(partial?: Partial<BenchContext>): Promise<BenchRow[]> 
       },
     );
     rows.push(...(await compare(ctx, { name: STEM, variant: 'kernel fwd+bwd', shapeLabel: label, dims: { N, T }, bytes: policyLossBytes(N, T), contenders })));
-    for (const backend of ['cpu', 'wasm'] as const) rows.push(...(await tfjsRows(ctx, backend, label, N, T, inputs, ref)));
+    for (const backend of tfBackends) rows.push(...(await tfjsRows(ctx, backend, label, N, T, inputs, ref)));
   }
   return rows;
 }

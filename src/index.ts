@@ -48,7 +48,7 @@ export {
   POLICY_LOSS_KERNEL,
   type PolicyLossOpOptions,
 } from './tfjs/policyLossOp.js';
-export { tf, setTfBackend, type TfBackendName } from './tf.js';
+export { tf, setTfBackend, loadTensorflowBackend, findTensorflowPackage, type TfBackendName, type TensorflowBackendInfo, type TensorflowPackageLocation } from './tf.js';
 export { Rng } from './random.js';
 // The study (gprl study): its engine, config and the annotator population, for variants run from code.
 export { runStudy, type RunStudyOptions, type StudyProgress } from './study/runner.js';

@@ -71,11 +71,22 @@ export interface StudyArgs {
   policy: PolicyChoice | undefined;
 }
 
+export interface SetupTensorflowArgs {
+  command: 'setup-tensorflow';
+  help: boolean;
+  /** Build `@tensorflow/tfjs-node-gpu` from the GPU-enabled wheel. Default `false`. */
+  gpu: boolean;
+  /** A wheel file instead of `pip download`. */
+  wheel: string | undefined;
+  /** Rebuild even when a working install is found. Default `false`. */
+  force: boolean;
+}
+
 export interface TopArgs {
   command: 'help' | 'version';
 }
 
-export type ParsedArgs = DemoArgs | StudyArgs | InfoArgs | BenchArgs | TopArgs;
+export type ParsedArgs = DemoArgs | StudyArgs | InfoArgs | BenchArgs | SetupTensorflowArgs | TopArgs;
 
 export const USAGE = `Usage: gprl <command> [options]
 
@@ -84,6 +95,7 @@ Commands:
   demo     A single-seed view of the study's main cell (34 s measured; one seed decides nothing)
   info     Show the backends found: CUDA device, native C++ path, tfjs backends
   bench    Run the benchmarks (needs the source checkout)
+  setup-tensorflow  Build @tensorflow/tfjs-node against a TensorFlow pip wheel (the tensorflow backend)
 
 Options:
   -h, --help     Show help (also: gprl <command> --help)
@@ -101,7 +113,7 @@ Options:
   --seed N            The seed (integer). Default 1
   --steps N           Policy-training steps per arm (evaluations at 1/8, 1/2 and all of it); N ≥ 1. Default 480
   --out DIR           Output directory. Default runs/demo-<timestamp>
-  --backend NAME      tfjs backend: wasm | cpu | tensorflow (needs @tensorflow/tfjs-node). Default wasm
+  --backend NAME      tfjs backend: wasm | cpu | tensorflow (gprl setup-tensorflow). Default wasm
   --kernels NAME      Kernel backend: auto | cuda | cpu (the C++ addon) | js. Default auto
   --json              Print summary.json on stdout (the table goes to stderr)
   --policy NAME       Policy every arm trains: context (log-linear, hand-set start) | transformer (a small
@@ -131,7 +143,7 @@ Options:
   --resume DIR    Continue an interrupted study in DIR (its study.json fixes the config; only --jobs,
                   --backend and --kernels may be given with it)
   --jobs N        Parallel worker processes. Default: one per CPU
-  --backend NAME  tfjs backend: wasm | cpu | tensorflow (needs @tensorflow/tfjs-node). Default wasm
+  --backend NAME  tfjs backend: wasm | cpu | tensorflow (gprl setup-tensorflow). Default wasm
   --kernels NAME  Kernel backend: auto | cuda | cpu | js. Default auto
   --policy NAME   Policy every arm trains: context | transformer (sets the config's policy.model).
                   Default: the config's (context)
@@ -145,6 +157,25 @@ export const INFO_USAGE = `Usage: gprl info [--json]
 
 Shows the kernel backends (CUDA device or why there is none, the native C++ addon and its path),
 the tfjs backends, and the versions.
+`;
+
+export const SETUP_TENSORFLOW_USAGE = `Usage: gprl setup-tensorflow [--gpu] [--wheel FILE] [--force]
+
+Makes the tfjs 'tensorflow' backend (--backend tensorflow) work: installs @tensorflow/tfjs-node into
+the nearest npm project (the folder with package.json at or above this one) with its install script
+off, and builds its binding against the shared libraries of a TensorFlow pip wheel, instead of the
+libtensorflow 2.9 that its install script downloads. Needs Python with pip (or --wheel), a C++
+compiler and make. Idempotent: a working install is detected and left alone. Linux x86_64/aarch64.
+See docs/tensorflow.md.
+
+Options:
+  --gpu         Build @tensorflow/tfjs-node-gpu from the GPU-enabled 'tensorflow' wheel (Linux x86_64;
+                the CUDA 12 libraries come from the nvidia-* pip packages: the command prints how)
+  --wheel FILE  Use this wheel (tensorflow-cpu, or tensorflow with --gpu) instead of pip download
+  --force       Rebuild even when a working install is found
+  -h, --help    Show this help
+
+Downloaded wheels are kept in $GPRL_CACHE_DIR/wheels (default ~/.cache/gprl/wheels).
 `;
 
 export const BENCH_USAGE = `Usage: gprl bench [benchmark options]
@@ -300,11 +331,32 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
       }
       return a;
     }
+    case 'setup-tensorflow': {
+      const a: SetupTensorflowArgs = { command: 'setup-tensorflow', help: false, gpu: false, wheel: undefined, force: false };
+      for (let i = 0; i < rest.length; i++) {
+        const flag = rest[i]!;
+        if (flag === '--gpu') a.gpu = true;
+        else if (flag === '--force') a.force = true;
+        else if (flag === '-h' || flag === '--help') a.help = true;
+        else if (flag === '--wheel') {
+          const v = rest[++i];
+          if (v === undefined || v === '' || v.startsWith('--')) throw new UsageError('gprl: option --wheel needs a file');
+          a.wheel = v;
+        } else {
+          throw new UsageError(
+            flag.startsWith('-')
+              ? `gprl: unknown option ${JSON.stringify(flag)} for 'gprl setup-tensorflow'${didYouMean(flag, ['--gpu', '--wheel', '--force', '--help'])} (see gprl setup-tensorflow --help)`
+              : `gprl: unexpected argument ${JSON.stringify(flag)} for 'gprl setup-tensorflow' (see gprl setup-tensorflow --help)`,
+          );
+        }
+      }
+      return a;
+    }
     case 'bench': {
       const help = rest.includes('-h') || rest.includes('--help');
       return { command: 'bench', help, rest: [...argv.slice(1)] };
     }
     default:
-      throw new UsageError(`gprl: unknown command ${JSON.stringify(cmd)}${didYouMean(cmd, ['study', 'demo', 'info', 'bench'])} (commands: study, demo, info, bench; see gprl --help)`);
+      throw new UsageError(`gprl: unknown command ${JSON.stringify(cmd)}${didYouMean(cmd, ['study', 'demo', 'info', 'bench', 'setup-tensorflow'])} (commands: study, demo, info, bench, setup-tensorflow; see gprl --help)`);
   }
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * `gprl`: the command-line program (`gprl study`, `gprl demo`, `gprl info`, `gprl bench`). Exit codes: 0 success,
+ * `gprl`: the command-line program (`gprl study`, `gprl demo`, `gprl info`, `gprl bench`,
+ * `gprl setup-tensorflow`). Exit codes: 0 success,
  * 1 failure, 2 bad usage.
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -8,7 +9,7 @@ import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BENCH_USAGE, DEMO_USAGE, INFO_USAGE, parseArgs, STUDY_USAGE, USAGE, UsageError, type DemoArgs, type InfoArgs, type StudyArgs, type KernelBackendChoice, type TfBackendChoice } from './args.js';
+import { BENCH_USAGE, DEMO_USAGE, INFO_USAGE, parseArgs, SETUP_TENSORFLOW_USAGE, STUDY_USAGE, USAGE, UsageError, type DemoArgs, type InfoArgs, type SetupTensorflowArgs, type StudyArgs, type KernelBackendChoice, type TfBackendChoice } from './args.js';
 import { enableTfjsEsmResolution } from '../tfjs/gradients.js';
 import type { RunStudyOptions, StudyProgress } from '../study/runner.js';
 import type { StudySummary } from '../study/types.js';
@@ -40,15 +41,8 @@ async function checkKernelChoice(choice: KernelBackendChoice): Promise<void> {
 
 async function setupTf(backend: TfBackendChoice): Promise<string> {
   enableTfjsEsmResolution();
-  if (backend === 'tensorflow') {
-    const name = '@tensorflow/tfjs-node';
-    try {
-      await import(name);
-    } catch (err) {
-      throw new Error(`gprl: --backend tensorflow needs ${name} (npm install ${name}): ${(err as Error).message.split('\n')[0]}`);
-    }
-  }
   const { setTfBackend } = await import('../tf.js');
+  // 'tensorflow' loads the installed tfjs-node first (or says how to install it: gprl setup-tensorflow).
   return setTfBackend(backend);
 }
 
@@ -188,7 +182,7 @@ async function runStudyCommand(a: StudyArgs, argv: readonly string[]): Promise<n
 async function runInfoCommand(a: InfoArgs): Promise<number> {
   enableTfjsEsmResolution();
   const { backendInfo } = await import('../backend.js');
-  const { tf, setTfBackend } = await import('../tf.js');
+  const { setTfBackend, loadTensorflowBackend, findTensorflowPackage } = await import('../tf.js');
   const info = backendInfo();
   const tfBackends: Record<string, string> = {};
   for (const name of ['wasm', 'cpu'] as const) {
@@ -199,8 +193,17 @@ async function runInfoCommand(a: InfoArgs): Promise<number> {
       tfBackends[name] = `unavailable: ${(err as Error).message}`;
     }
   }
-  tfBackends.tensorflow =
-    tf.findBackendFactory('tensorflow') !== null ? 'available' : 'not installed (npm install @tensorflow/tfjs-node; use --backend tensorflow)';
+  // The tensorflow backend registers itself only when tfjs-node is loaded: load it to tell.
+  if (findTensorflowPackage() === undefined) {
+    tfBackends.tensorflow = 'not installed (gprl setup-tensorflow installs it; then --backend tensorflow)';
+  } else {
+    try {
+      const tfn = await loadTensorflowBackend();
+      tfBackends.tensorflow = `available (${tfn.name} ${tfn.version}, TensorFlow ${tfn.tensorflow}, ${tfn.dir})`;
+    } catch (err) {
+      tfBackends.tensorflow = `unavailable: ${(err as Error).message.replace(/^gprl: /, '')}`;
+    }
+  }
   const report = {
     gprl: version(),
     node: process.version,
@@ -226,6 +229,22 @@ async function runInfoCommand(a: InfoArgs): Promise<number> {
     `tfjs backends: ${Object.entries(tfBackends).map(([k, v]) => `${k}: ${v}`).join('; ')}`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
+  return 0;
+}
+
+async function runSetupTensorflowCommand(a: SetupTensorflowArgs): Promise<number> {
+  const { setupTensorflow } = await import('../setup/tensorflow.js');
+  const say = (line: string): void => {
+    process.stderr.write(`gprl setup-tensorflow: ${line}\n`);
+  };
+  const r = await setupTensorflow({ gpu: a.gpu, wheel: a.wheel, force: a.force, onProgress: say });
+  const where = path.relative(process.cwd(), r.packageDir) || '.';
+  process.stdout.write(
+    r.status === 'already-installed'
+      ? `${r.package} ${r.version} (TensorFlow ${r.tensorflow}) is installed and loads: nothing to do (${where}; --force rebuilds).\n`
+      : `${r.package} ${r.version} built against TensorFlow ${r.tensorflow} in ${r.seconds} s (${where}). Use --backend tensorflow.\n`,
+  );
+  if (r.gpuNote) process.stdout.write(`${r.gpuNote}\n`);
   return 0;
 }
 
@@ -284,6 +303,12 @@ export async function main(argv: readonly string[]): Promise<number> {
         return 0;
       }
       return runInfoCommand(parsed);
+    case 'setup-tensorflow':
+      if (parsed.help) {
+        process.stdout.write(SETUP_TENSORFLOW_USAGE);
+        return 0;
+      }
+      return runSetupTensorflowCommand(parsed);
     case 'bench':
       if (parsed.help && !existsSync(path.join(PACKAGE_ROOT, 'bench', 'run.ts'))) {
         process.stdout.write(BENCH_USAGE);

@@ -11,8 +11,12 @@
  *   written into a Float32Array handed to the backend (no copies).
  * - `wasm`: inputs are views of the WebAssembly heap and the outputs are allocated on the heap first,
  *   then written in place through heap views (no copies).
- * - `tensorflow` (tfjs-node, when the user registers it), and any other backend the op first runs on:
+ * - `tensorflow` (tfjs-node, see `gprl setup-tensorflow`), and any other backend the op first runs on:
  *   inputs are read with `readSync` (one copy each) and the outputs written with `backend.write`.
+ *   On `tensorflow` this host copy plus the C++ kernel was measured against the loss and its analytic
+ *   gradient as TensorFlow ops (bench/tfjs/policyLossTfOps.ts): the copy needs about 40% less CPU
+ *   time at every benchmark shape and a twelfth of the temporaries (docs/benchmarks.md, "policy_loss
+ *   on the tensorflow backend"), so it is the one registered.
  * The other tfjs kernels of the policy (its forward pass) stay on whichever backend is active.
  */
 import type {

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { setTfBackend, tf } from '../../src/tf.js';
+import { describeTf, TEST_TF_BACKENDS } from '../tfBackends.js';
 import { Rng } from '../../src/random.js';
 import {
   BradleyTerryModel,
@@ -221,7 +222,7 @@ function referenceScore(
   return transformed.reduce((a, v, c) => a + v * ej[c]!, 0);
 }
 
-describe.each(['cpu', 'wasm'] as const)('GPM files on tfjs %s', (backend) => {
+describeTf.each(TEST_TF_BACKENDS)('GPM files on tfjs %s', (backend) => {
   beforeAll(async () => {
     await setTfBackend(backend);
   });

@@ -3,8 +3,9 @@
  * the loss and its gradient (central finite differences of the float64 loss), and the
  * Bradley-Terry ↔ GRPO reduction. Every tfjs test runs on `cpu` and `wasm`.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { setTfBackend, tf } from '../../src/tf.js';
+import { describeTf, TEST_TF_BACKENDS } from '../tfBackends.js';
 import { Rng } from '../../src/random.js';
 import { gprlAdvantages } from '../../src/kernels/gprlAdvantages.js';
 import {
@@ -92,7 +93,7 @@ function finiteDifferences(w: number[], f: (w: number[]) => number, h = 1e-6): n
   });
 }
 
-describe.each(['cpu', 'wasm'] as const)('GPM numerics on tfjs %s', (backend) => {
+describeTf.each(TEST_TF_BACKENDS)('GPM numerics on tfjs %s', (backend) => {
   beforeAll(async () => {
     await setTfBackend(backend);
   });

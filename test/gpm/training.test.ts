@@ -3,8 +3,9 @@
  * tensor hygiene, early stopping, reproducibility, bad input, user-supplied encoders, dispose.
  * Every test runs on tfjs `cpu` and `wasm`.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { setTfBackend, tf } from '../../src/tf.js';
+import { describeTf, TEST_TF_BACKENDS } from '../tfBackends.js';
 import { Rng } from '../../src/random.js';
 import {
   BradleyTerryModel,
@@ -93,7 +94,7 @@ function pearson(a: number[], b: number[]): number {
   return sab / Math.sqrt(saa * sbb);
 }
 
-describe.each(['cpu', 'wasm'] as const)('GPM training on tfjs %s', (backend) => {
+describeTf.each(TEST_TF_BACKENDS)('GPM training on tfjs %s', (backend) => {
   beforeAll(async () => {
     await setTfBackend(backend);
   });

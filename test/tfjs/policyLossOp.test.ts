@@ -11,6 +11,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { tf, setTfBackend, type TfBackendName } from '../../src/tf.js';
+import { describeTf, TEST_TF_BACKENDS, tensorflowSkipReason } from '../tfBackends.js';
 import { backendInfo } from '../../src/backend.js';
 import { policyLoss, type PolicyLossOptions } from '../../src/kernels/policyLoss.js';
 import {
@@ -105,7 +106,7 @@ const OPTION_SETS: PolicyLossOptions[] = [
   { beta: 0.1, kl: 'k3', dualClip: 1.5, aggregation: 'token-mean' },
 ];
 
-describe.each(['cpu', 'wasm'] as TfBackendName[])('policyLossOp on tfjs %s', (tfBackend) => {
+describeTf.each(TEST_TF_BACKENDS)('policyLossOp on tfjs %s', (tfBackend) => {
   let previous: string;
   beforeAll(async () => {
     previous = tf.getBackend();
@@ -324,3 +325,41 @@ describe('a backend without a dedicated kernel', () => {
   });
 });
 
+
+// Run with GPRL_TEST_TF_BACKEND=tensorflow (test/tfBackends.ts). Both backends run the same kernel
+// (C++ or TypeScript, float64 inside) on the same float32 inputs; only where the tensors live differs
+// (the tensorflow kernel copies them to the host and back), so the results must be bitwise equal:
+// tolerance 0 on the loss, the gradient and the metrics.
+describe.skipIf(tensorflowSkipReason !== undefined || !TEST_TF_BACKENDS.includes('tensorflow'))('policyLossOp on tfjs tensorflow equals tfjs cpu', () => {
+  afterAll(async () => {
+    await setTfBackend('cpu');
+  });
+
+  it.each(IMPLS)('loss, gradient and metrics for every option set (kernel on %s)', async (impl) => {
+    const b = makeBatch(11, 7, 29);
+    const results: Record<string, { loss: number; grad: Float32Array; metrics: unknown }[]> = {};
+    for (const backend of ['cpu', 'tensorflow'] as const) {
+      await setTfBackend(backend);
+      const before = tf.memory().numTensors;
+      const t = tensors(b);
+      results[backend] = OPTION_SETS.map((opts) => {
+        const ref = opts.beta !== undefined ? t.logpRef : null;
+        const o = { ...opts, backend: impl };
+        const { loss, metrics } = policyLossOpWithMetrics(t.logp, t.logpOld, ref, t.advantages, t.mask, o);
+        loss.dispose();
+        const { value, grad } = tf.valueAndGrad((x: tf.Tensor) => policyLossOp(x as tf.Tensor2D, t.logpOld, ref, t.advantages, t.mask, o))(t.logp);
+        const out = { loss: value.dataSync()[0]!, grad: grad.dataSync() as Float32Array, metrics };
+        tf.dispose([value, grad]);
+        return out;
+      });
+      t.dispose();
+      expect(tf.memory().numTensors, `${backend}: tensors left`).toBe(before);
+    }
+    for (const [i, opts] of OPTION_SETS.entries()) {
+      const c = results.cpu![i]!, g = results.tensorflow![i]!;
+      expect(g.loss, JSON.stringify(opts)).toBe(c.loss);
+      expect(g.metrics, JSON.stringify(opts)).toEqual(c.metrics);
+      expect(Array.from(g.grad), JSON.stringify(opts)).toEqual(Array.from(c.grad));
+    }
+  });
+});

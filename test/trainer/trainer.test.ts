@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { tf, setTfBackend, type TfBackendName } from '../../src/tf.js';
+import { describeTf, TEST_TF_BACKENDS } from '../tfBackends.js';
 import { Rng } from '../../src/random.js';
 import { GruPolicy } from '../../src/policy/gruPolicy.js';
 import { drawToken, type LogProbResult, type NamedWeight, type Policy, type SampleOptions, type SampleResult, type Tokens } from '../../src/policy/policy.js';
@@ -11,7 +12,7 @@ import { aggregationOf, learningRateAt, resolveTrainerConfig } from '../../src/t
 import type { StepMetrics } from '../../src/trainer/metrics.js';
 import { BradleyTerryModel, GeneralPreferenceModel, tokenEncoder } from '../../src/gpm/index.js';
 
-const BACKENDS: TfBackendName[] = ['cpu', 'wasm'];
+const BACKENDS: TfBackendName[] = TEST_TF_BACKENDS;
 
 /**
  * A context-free categorical policy with one parameter vector θ ∈ R^V: p = softmax(θ), one-token
@@ -104,7 +105,7 @@ function withoutTiming(m: StepMetrics): Omit<StepMetrics, 'timing'> {
   return rest;
 }
 
-describe.each(BACKENDS)('GPRLTrainer on tfjs %s', (backend) => {
+describeTf.each(BACKENDS)('GPRLTrainer on tfjs %s', (backend) => {
   let dir: string;
   beforeAll(async () => {
     await setTfBackend(backend);
