@@ -1,7 +1,9 @@
 // policy_loss, C++ path. Semantics: docs/policy-loss.md; per-token math: policy_token (policy_loss.h).
 //
 // Pass 1 (parallel over sequences, parallel_for from parallel.h): per token validity, loss terms and
-// the unscaled derivative (stored in grad as float32), per sequence float64 partial sums.
+// the unscaled derivative (stored in grad as float32), per sequence float64 partial sums. With the
+// sequence-level ratio (GSPO) each row is read twice: first the mean log-ratio over its valid tokens
+// (s = e^mean, in token order), then the token terms with s (the row is still in cache).
 // Combine (serial, sequence order, so results do not depend on the thread count): totals, the loss
 // and the per-sequence aggregation weight w_n.
 // Pass 2 (parallel over sequences): grad *= w_n in float64, rounded to float32.
@@ -32,6 +34,14 @@ Status check_policy_loss(const PolicyLossParams& p, const PolicyLossInputs& in) 
   if (p.kl < kKlK1 || p.kl > kKlK3) return err("unknown kl estimator");
   if (p.aggregation < kAggTokenMean || p.aggregation > kAggConstant) return err("unknown aggregation");
   if (p.max_length < 0) return err("maxLength must be >= 1 (or 0 = tokens)");
+  if (p.importance_sampling < kIsToken || p.importance_sampling > kIsSequence) return err("unknown importance sampling level");
+  if (p.surrogate < kSurClip || p.surrogate > kSurSapo) return err("unknown surrogate");
+  if (!(p.sapo_tau_pos > 0.0) || !std::isfinite(p.sapo_tau_pos)) return err("sapoTemperaturePos must be finite and > 0");
+  if (!(p.sapo_tau_neg > 0.0) || !std::isfinite(p.sapo_tau_neg)) return err("sapoTemperatureNeg must be finite and > 0");
+  if (!(p.token_count >= 0.0) || !std::isfinite(p.token_count)) return err("numTokens must be finite and > 0 (or 0 = valid tokens)");
+  if (!(p.sequence_count >= 0.0) || !std::isfinite(p.sequence_count)) {
+    return err("numSequences must be finite and > 0 (or 0 = sequences with a valid token)");
+  }
   return Status::Ok();
 }
 
@@ -60,12 +70,14 @@ void combine_policy_rows(const PolicyLossParams& p, bool has_ref, const detail::
   }
   const double L = static_cast<double>(p.max_length > 0 ? p.max_length : p.tokens);
   const double V = static_cast<double>(valid);
+  const double D = p.token_count > 0.0 ? p.token_count : V;  // token-mean denominator
+  const double S = p.sequence_count > 0.0 ? p.sequence_count : static_cast<double>(non_empty);
   PolicyLossResult res;
   res.valid_tokens = valid;
   res.non_finite = non_finite;
   if (valid > 0) {
-    if (p.aggregation == kAggTokenMean) res.loss = total / V;
-    else if (p.aggregation == kAggSequenceMean) res.loss = seq_mean_sum / static_cast<double>(non_empty);
+    if (p.aggregation == kAggTokenMean) res.loss = total / D;
+    else if (p.aggregation == kAggSequenceMean) res.loss = seq_mean_sum / S;
     else res.loss = total / (static_cast<double>(N) * L);
     res.clip_frac_low = static_cast<double>(clip_low) / V;
     res.clip_frac_high = static_cast<double>(clip_high) / V;
@@ -76,8 +88,8 @@ void combine_policy_rows(const PolicyLossParams& p, bool has_ref, const detail::
   for (int64_t n = 0; n < N; ++n) {
     const int64_t c = rows[n].count;
     if (c == 0) w[n] = 0.0;
-    else if (p.aggregation == kAggTokenMean) w[n] = 1.0 / V;
-    else if (p.aggregation == kAggSequenceMean) w[n] = 1.0 / (static_cast<double>(non_empty) * static_cast<double>(c));
+    else if (p.aggregation == kAggTokenMean) w[n] = 1.0 / D;
+    else if (p.aggregation == kAggSequenceMean) w[n] = 1.0 / (S * static_cast<double>(c));
     else w[n] = 1.0 / (static_cast<double>(N) * L);
   }
   *out = res;
@@ -91,7 +103,8 @@ Status policy_loss_cpu(const PolicyLossParams& p, const PolicyLossInputs& in, fl
   if (!grad || !out) return err("grad and the result are required");
   const int64_t N = p.sequences, T = p.tokens;
   const bool has_ref = in.logp_ref != nullptr;
-  const double lo = 1.0 - p.epsilon_low, hi = 1.0 + p.epsilon_high;
+  const detail::TokenConfig cfg = detail::token_config(p);
+  const bool seq = p.importance_sampling == kIsSequence;
   std::vector<detail::PolicyRowStats> rows(static_cast<std::size_t>(N));
   std::vector<double> w(static_cast<std::size_t>(N));
   // ~14 bytes read and 4 written per token, a few dozen flops (one or two exp).
@@ -101,17 +114,40 @@ Status policy_loss_cpu(const PolicyLossParams& p, const PolicyLossInputs& in, fl
       const float a = in.advantages[n];
       const bool adv_ok = detail::finite_value(a);
       const int64_t base = static_cast<int64_t>(n) * T;
+      const uint8_t* pm = in.policy_mask ? in.policy_mask + base : nullptr;
+      const auto usable = [&](int64_t i) {
+        return adv_ok && detail::finite_value(in.logp[i]) && detail::finite_value(in.logp_old[i]) &&
+               (!has_ref || detail::finite_value(in.logp_ref[i]));
+      };
+      double x_seq = 1.0, gw_seq = 0.0;
+      if (seq) {
+        double sum = 0.0;
+        int64_t c = 0, m = 0;
+        for (int64_t t = 0; t < T; ++t) {
+          const int64_t i = base + t;
+          if (in.mask[i] == 0 || !usable(i)) continue;
+          sum += static_cast<double>(in.logp[i]) - static_cast<double>(in.logp_old[i]);
+          ++c;
+          m += (!pm || pm[t] != 0) ? 1 : 0;
+        }
+        if (c > 0) {
+          x_seq = std::exp(sum / static_cast<double>(c));
+          gw_seq = static_cast<double>(m) / static_cast<double>(c);
+        }
+      }
       for (int64_t t = 0; t < T; ++t) {
         const int64_t i = base + t;
         grad[i] = 0.0f;
         if (in.mask[i] == 0) continue;
-        const float lp = in.logp[i], lq = in.logp_old[i];
-        const float lr = has_ref ? in.logp_ref[i] : 0.0f;
-        if (!adv_ok || !detail::finite_value(lp) || !detail::finite_value(lq) || !detail::finite_value(lr)) {
+        if (!usable(i)) {
           ++r.non_finite;
           continue;
         }
-        const detail::TokenTerms tt = detail::policy_token(lp, lq, lr, has_ref, a, lo, hi, p.dual_clip, p.beta, p.kl);
+        const double lp = in.logp[i], lq = in.logp_old[i];
+        const double lr = has_ref ? in.logp_ref[i] : 0.0;
+        const double pw = (!pm || pm[t] != 0) ? 1.0 : 0.0;
+        const double x = seq ? x_seq : std::exp(lp - lq);
+        const detail::TokenTerms tt = detail::policy_token(lp, lr, has_ref, a, x, pw, seq ? gw_seq : pw, cfg);
         r.loss += tt.loss;
         r.ratio += tt.ratio;
         r.kl += tt.kl;
