@@ -1,6 +1,6 @@
 // policy_loss, C++ path. Semantics: docs/policy-loss.md; per-token math: policy_token (policy_loss.h).
 //
-// Pass 1 (parallel over sequences, parallel_for from parallel.h): per token validity, loss terms and
+// Pass 1 (parallel over sequences, parallel_for_dynamic from parallel.h): per token validity, loss terms and
 // the unscaled derivative (stored in grad as float32), per sequence float64 partial sums. With the
 // sequence-level ratio (GSPO) each row is read twice: first the mean log-ratio over its valid tokens
 // (s = e^mean, in token order), then the token terms with s (the row is still in cache).
@@ -107,8 +107,12 @@ Status policy_loss_cpu(const PolicyLossParams& p, const PolicyLossInputs& in, fl
   const bool seq = p.importance_sampling == kIsSequence;
   std::vector<detail::PolicyRowStats> rows(static_cast<std::size_t>(N));
   std::vector<double> w(static_cast<std::size_t>(N));
-  // ~14 bytes read and 4 written per token, a few dozen flops (one or two exp).
-  parallel_for(static_cast<std::size_t>(N), static_cast<std::size_t>(T) * 4, [&](std::size_t b, std::size_t e) {
+  // ~14 bytes read and 4 written per token, a few dozen flops (one or two exp). Rows are claimed in
+  // chunks of ~8k tokens from a shared counter (parallel_for_dynamic): on a busy machine a descheduled
+  // thread delays the call by one chunk, not by half the batch. Each row's partials land in rows[n] and
+  // are combined in row order, so the result does not depend on which thread ran which row.
+  const std::size_t grain = static_cast<std::size_t>(T >= 8192 ? 1 : 8192 / T);
+  parallel_for_dynamic(static_cast<std::size_t>(N), static_cast<std::size_t>(T) * 4, grain, [&](std::size_t b, std::size_t e) {
     for (std::size_t n = b; n < e; ++n) {
       detail::PolicyRowStats r{0.0, 0.0, 0.0, 0, 0, 0, 0, 0};
       const float a = in.advantages[n];
@@ -161,7 +165,7 @@ Status policy_loss_cpu(const PolicyLossParams& p, const PolicyLossInputs& in, fl
     }
   });
   combine_policy_rows(p, has_ref, rows.data(), w.data(), out);
-  parallel_for(static_cast<std::size_t>(N), static_cast<std::size_t>(T), [&](std::size_t b, std::size_t e) {
+  parallel_for_dynamic(static_cast<std::size_t>(N), static_cast<std::size_t>(T), grain * 4, [&](std::size_t b, std::size_t e) {
     for (std::size_t n = b; n < e; ++n) {
       if (rows[n].count == 0) continue;
       const double wn = w[n];
