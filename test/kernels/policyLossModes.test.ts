@@ -15,9 +15,11 @@
  * difference's truncation and cancellation error, ~h²·|f'''| + 1e-16/h ≈ 1e-10 of the loss scale).
  */
 import { describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
 import { backendInfo } from '../../src/backend.js';
 import { policyLoss, type PolicyLossInputs, type PolicyLossOptions } from '../../src/kernels/policyLoss.js';
 import { Rng } from '../../src/random.js';
+import { policyInputs as benchInputs } from '../../bench/policyLoss.bench.js';
 import type { ResolvedBackend } from '../../src/types.js';
 
 const BACKENDS: ResolvedBackend[] = backendInfo().available;
@@ -305,3 +307,43 @@ describe('policyLoss TRL-mode validation', () => {
     expect(() => policyLoss({ ...ok(), policyMask: new Float32Array(4) as unknown as Uint8Array }, shape)).toThrow(TypeError);
   });
 });
+
+describe.runIf(BACKENDS.includes('cpu'))('policyLoss C++ paths: 4-wide AVX2 rows and the scalar loop agree', () => {
+  it('on the default token-level clipped loss (every branch live, ragged rows, a non-finite token)', () => {
+    // The child process computes with GPRL_NO_AVX2=1 (the scalar loop); this process uses the AVX2 rows
+    // where the CPU has them. Same float64 formulas, exponentials within 2 ulp and row sums in another
+    // order: loss 1e-12 relative, gradient 1e-6 relative (float32 output).
+    const script = `
+      import { policyLoss } from './src/kernels/policyLoss.ts';
+      import { policyInputs } from './bench/policyLoss.bench.ts';
+      const x = policyInputs(37, 45, 3);
+      x.logp[100] = NaN;
+      for (const kl of ['k1', 'k2', 'k3']) {
+        const r = policyLoss(x, { sequences: 37, tokens: 45 }, { epsilonLow: 0.2, epsilonHigh: 0.28, dualClip: 1.3, beta: 0.04, kl, backend: 'cpu' });
+        console.log(JSON.stringify({ loss: r.loss, grad: Array.from(r.grad), m: r.metrics }));
+      }`;
+    const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      env: { ...process.env, GPRL_NO_AVX2: '1' },
+      encoding: 'utf8',
+    });
+    const scalar = out.trim().split('\n').map((l) => JSON.parse(l) as { loss: number; grad: number[]; m: Record<string, number> });
+    ['k1', 'k2', 'k3'].forEach((kl, j) => {
+      const x = policyInputsLocal();
+      const r = policyLoss(x, { sequences: 37, tokens: 45 }, { epsilonLow: 0.2, epsilonHigh: 0.28, dualClip: 1.3, beta: 0.04, kl: kl as 'k3', backend: 'cpu' });
+      const s = scalar[j]!;
+      expect(Math.abs(r.loss - s.loss)).toBeLessThanOrEqual(1e-12 * Math.abs(s.loss));
+      expectClose(r.grad, s.grad, 1e-6, 0, `${kl} grad`);
+      expect(r.metrics.validTokens).toBe(s.m.validTokens);
+      expect(r.metrics.nonFinite).toBe(1);
+      for (const k of ['clipFracLow', 'clipFracHigh', 'dualClipFrac'] as const) expect(r.metrics[k]).toBe(s.m[k]);
+      expect(r.metrics.clipFracLow * r.metrics.clipFracHigh * r.metrics.dualClipFrac).toBeGreaterThan(0);
+    });
+  }, 60_000);
+});
+
+/** The same batch as the child's `policyInputs(37, 45, 3)` with the NaN at 100. */
+function policyInputsLocal(): PolicyLossInputs {
+  const x = benchInputs(37, 45, 3);
+  x.logp[100] = Number.NaN;
+  return x;
+}
