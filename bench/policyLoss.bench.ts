@@ -182,6 +182,15 @@ export async function run(partial?: Partial<BenchContext>): Promise<BenchRow[]> 
     );
     rows.push(...(await compare(ctx, { name: STEM, variant: 'kernel fwd+bwd', shapeLabel: label, dims: { N, T }, bytes: policyLossBytes(N, T), contenders })));
     for (const backend of tfBackends) rows.push(...(await tfjsRows(ctx, backend, label, N, T, inputs, ref)));
+    const op = rows.find((r) => r.shape === label && r.backend === 'tfjs-wasm-op');
+    if (op && typeof op.speedupVsComposed === 'number') {
+      const mb = (x: unknown): string => (typeof x === 'number' ? `${(x / 1e6).toFixed(1)} MB` : '—');
+      ctx.log(
+        `  target (issue 12, ≥ 20×): policyLoss + gradient on wasm ${op.speedupVsComposed.toFixed(1)}× the stock-op composition ` +
+          `(${op.speedupVsComposed >= 20 ? 'met' : 'missed'}); peak tensor memory above the inputs ${mb(op.peakExtraBytes)} ` +
+          `vs ${mb(rows.find((r) => r.shape === label && r.backend === 'tfjs-wasm-composed')?.peakExtraBytes)}`,
+      );
+    }
   }
   return rows;
 }

@@ -49,7 +49,7 @@ async function main(): Promise<void> {
   const backend = await setTfBackend();
   const prompts = [[1, 2], [4], [5, 6, 7], [2, 4, 6, 1], [7, 1]];
   const config = {
-    batchSize: 4,
+    promptsPerStep: 4,
     numGenerations: 6,
     maxCompletionLength: 8,
     eosToken: EOS,

@@ -18,6 +18,8 @@ export {
   type PolicyLossResult,
   type KlEstimator,
   type LossAggregation,
+  type ImportanceSamplingLevel,
+  type Surrogate,
 } from './kernels/policyLoss.js';
 export { DriftMonitor, DRIFT_EVENT_KINDS, SECONDARY_DETECTORS, flooredKl, projectMeanOne } from './monitor/driftMonitor.js';
 export type {
@@ -35,8 +37,8 @@ export type { AdaptiveKlOptions, AdaptiveKlState } from './monitor/adaptiveKl.js
 export * from './gpm/index.js';
 export { GPRLTrainer, scalarRewardAdvantages } from './trainer/trainer.js';
 export type { GPRLTrainerOptions, ResumeOptions, Rollout, VerifierResult, VerifierModel, VerifierFn, RewardFn, PromptSource } from './trainer/trainer.js';
-export { DEFAULT_CONFIG, resolveTrainerConfig, learningRateAt, aggregationOf } from './trainer/config.js';
-export type { GPRLTrainerConfig, ResolvedTrainerConfig, LossType, ScaleRewards, LrSchedulerType, OptimizerName } from './trainer/config.js';
+export { DEFAULT_CONFIG, resolveTrainerConfig, learningRateAt, aggregationOf, surrogateOf } from './trainer/config.js';
+export type { GPRLTrainerConfig, ResolvedTrainerConfig, LossType, TrlLossType, ScaleRewards, LrSchedulerType, OptimizerName } from './trainer/config.js';
 export type { StepMetrics, StepTiming } from './trainer/metrics.js';
 export { writeCheckpoint, readCheckpoint } from './trainer/checkpoint.js';
 export type { CheckpointData, CheckpointTensor, WriteCheckpointOptions } from './trainer/checkpoint.js';

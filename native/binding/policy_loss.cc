@@ -48,6 +48,7 @@ Napi::Value PolicyLoss(const Napi::CallbackInfo& info) {
   job.in.logp_ref = a.Array<float>("logpRef", NT, /*nullable=*/true);
   job.in.advantages = a.Array<float>("advantages", N);
   job.in.mask = a.Array<uint8_t>("mask", NT);
+  job.in.policy_mask = a.Array<uint8_t>("policyMask", NT, /*nullable=*/true);
   job.grad = a.Array<float>("grad", NT);
   p.epsilon_low = a.Number("epsilonLow", 0.0);
   p.epsilon_high = a.Number("epsilonHigh", 0.0);
@@ -56,6 +57,12 @@ Napi::Value PolicyLoss(const Napi::CallbackInfo& info) {
   p.kl = static_cast<int>(a.Int("kl", kKlK1, kKlK3));
   p.aggregation = static_cast<int>(a.Int("aggregation", kAggTokenMean, kAggConstant));
   p.max_length = a.Int("maxLength", 1, kMax);
+  p.importance_sampling = static_cast<int>(a.Int("importanceSampling", kIsToken, kIsSequence));
+  p.surrogate = static_cast<int>(a.Int("surrogate", kSurClip, kSurSapo));
+  p.sapo_tau_pos = a.Number("sapoTemperaturePos", 0.0);
+  p.sapo_tau_neg = a.Number("sapoTemperatureNeg", 0.0);
+  p.token_count = a.Number("numTokens", 0.0);
+  p.sequence_count = a.Number("numSequences", 0.0);
   job.device = a.Device();
   // Option ranges the generic readers do not cover (the kernel re-checks everything as well).
   const Status st = check_policy_loss(p, job.in);

@@ -1,8 +1,10 @@
 // policy_loss, CUDA path.
 //
 // Math (per valid token of sequence n, A = advantages[n], docs/policy-loss.md):
-//   ρ = exp(logp − logp_old)
-//   s = −min(ρA, clip(ρ, 1−ε_low, 1+ε_high)·A); for A < 0 with a dual clip c > 1: s = min(s, −cA)
+//   x = ρ = exp(logp − logp_old) (token level), or x = exp(mean over the sequence's valid tokens of
+//   logp − logp_old) (sequence level, GSPO; the same x for every token of the sequence)
+//   s = −min(xA, clip(x, 1−ε_low, 1+ε_high)·A); for A < 0 with a dual clip c > 1: s = min(s, −cA)
+//   (CISPO: s = −sg(min(x, ε_high))·A·logp; SAPO: s = −A·σ(τ(x−1))·4/τ); s is 0 where the policy mask is 0
 //   KL (δ = logp_ref − logp): k1 = −δ, k2 = ½δ², k3 = e^δ − δ − 1;  ℓ = s + β·KL
 //   loss = Σ w_n ℓ,  w_n = 1/#valid (token-mean), 1/(S·#valid_n) (sequence-mean, S = sequences with a
 //   valid token), 1/(N·max_length) (constant);  grad = w_n · ∂ℓ/∂logp (0 where clipped / excluded).
@@ -17,6 +19,10 @@
 //
 // Design (host side as every CUDA entry point, cuda_util.cuh: the call's own stream, stream-ordered
 // pool allocations, asynchronous copies, one synchronization, errors cleared on every path):
+//   0. (sequence level only) policy_seq_kernel, one block per sequence: the float64 sum of the log-ratio
+//      over its valid tokens, their count c and the count m of those whose policy term counts; x = e^{sum/c}
+//      and the gradient share m/c per sequence (the block sum's order differs from the C++ path's token
+//      order: x agrees to ~1e-15 relative).
 //   1. policy_rows_kernel, grid (chunks, min(N, 65535)), one block per (sequence, chunk of T): each
 //      thread evaluates its tokens with policy_token (policy_loss.h: the same float64 function as the
 //      C++ path, so clip decisions agree exactly), stores the unscaled ∂ℓ/∂logp as float32 in grad and
@@ -53,10 +59,12 @@ struct PolicyDeviceArgs {
   const float* logp_ref;  // or nullptr
   const float* adv;
   const uint8_t* mask;
+  const uint8_t* policy_mask;  // or nullptr
+  const double* x_seq;         // [N] sequence ratios (sequence level), else nullptr
+  const double* gw_seq;        // [N] gradient shares m/c (sequence level), else nullptr
   float* grad;
   int64_t N, T, chunk_len, chunks;
-  double lo, hi, dual, beta;
-  int kl;
+  detail::TokenConfig cfg;
 };
 
 __device__ __forceinline__ void add_stats(PolicyRowStats& a, const PolicyRowStats& b) {
@@ -97,6 +105,32 @@ __device__ PolicyRowStats block_reduce(PolicyRowStats s, PolicyRowStats* red) {
   return s;
 }
 
+/** Sequence level: per sequence, x = e^{mean log-ratio over its valid tokens} and the gradient share m/c. */
+__global__ void __launch_bounds__(1024) policy_seq_kernel(PolicyDeviceArgs a, double* x_seq, double* gw_seq) {
+  __shared__ PolicyRowStats red[32];
+  const bool has_ref = a.logp_ref != nullptr;
+  for (int64_t n = blockIdx.x; n < a.N; n += gridDim.x) {
+    // Reuses the stats reduction: loss = Σ log-ratio, count = c, clip_low = m.
+    PolicyRowStats s{0.0, 0.0, 0.0, 0, 0, 0, 0, 0};
+    const bool adv_ok = detail::finite_value(a.adv[n]);
+    for (int64_t t = threadIdx.x; t < a.T; t += blockDim.x) {
+      const int64_t i = n * a.T + t;
+      if (a.mask[i] == 0 || !adv_ok) continue;
+      const float lp = a.logp[i], lq = a.logp_old[i];
+      if (!detail::finite_value(lp) || !detail::finite_value(lq) || (has_ref && !detail::finite_value(a.logp_ref[i]))) continue;
+      s.loss += static_cast<double>(lp) - static_cast<double>(lq);
+      ++s.count;
+      s.clip_low += (a.policy_mask == nullptr || a.policy_mask[i] != 0) ? 1 : 0;
+    }
+    s = block_reduce(s, red);
+    if (threadIdx.x == 0) {
+      const double c = static_cast<double>(s.count);
+      x_seq[n] = s.count > 0 ? exp(s.loss / c) : 1.0;
+      gw_seq[n] = s.count > 0 ? static_cast<double>(s.clip_low) / c : 0.0;
+    }
+  }
+}
+
 // Any block size up to 1024 must launch: keep registers <= 64 per thread.
 __global__ void __launch_bounds__(1024) policy_rows_kernel(PolicyDeviceArgs a, PolicyRowStats* partials) {
   __shared__ PolicyRowStats red[32];
@@ -108,6 +142,8 @@ __global__ void __launch_bounds__(1024) policy_rows_kernel(PolicyDeviceArgs a, P
     PolicyRowStats s{0.0, 0.0, 0.0, 0, 0, 0, 0, 0};
     const float adv = a.adv[n];
     const bool adv_ok = detail::finite_value(adv);
+    const bool seq = a.x_seq != nullptr;
+    const double xs = seq ? a.x_seq[n] : 1.0, gws = seq ? a.gw_seq[n] : 0.0;
     for (int64_t t = t0 + threadIdx.x; t < t1; t += blockDim.x) {
       const int64_t i = n * a.T + t;
       float g = 0.0f;
@@ -117,7 +153,9 @@ __global__ void __launch_bounds__(1024) policy_rows_kernel(PolicyDeviceArgs a, P
         if (!adv_ok || !detail::finite_value(lp) || !detail::finite_value(lq) || !detail::finite_value(lr)) {
           ++s.non_finite;
         } else {
-          const detail::TokenTerms tt = detail::policy_token(lp, lq, lr, has_ref, adv, a.lo, a.hi, a.dual, a.beta, a.kl);
+          const double pw = (a.policy_mask == nullptr || a.policy_mask[i] != 0) ? 1.0 : 0.0;
+          const double x = seq ? xs : exp(static_cast<double>(lp) - static_cast<double>(lq));
+          const detail::TokenTerms tt = detail::policy_token(lp, lr, has_ref, adv, x, pw, seq ? gws : pw, a.cfg);
           s.loss += tt.loss;
           s.ratio += tt.ratio;
           s.kl += tt.kl;
@@ -143,8 +181,8 @@ struct Totals {
 };
 
 __global__ void __launch_bounds__(kFinalizeThreads) policy_finalize_kernel(const PolicyRowStats* partials, int64_t N, int64_t chunks, int aggregation,
-                                       double max_length, bool has_ref, int64_t* row_count, double* w,
-                                       PolicyLossResult* result) {
+                                       double max_length, double token_count, double sequence_count, bool has_ref,
+                                       int64_t* row_count, double* w, PolicyLossResult* result) {
   __shared__ PolicyRowStats red[32];
   __shared__ double sh_seq[32];
   __shared__ long long sh_ne[32];
@@ -190,10 +228,10 @@ __global__ void __launch_bounds__(kFinalizeThreads) policy_finalize_kernel(const
     double d = 0.0;
     if (tot.count > 0) {
       if (aggregation == kAggTokenMean) {
-        d = V;
-        res.loss = tot.loss / V;
+        d = token_count > 0.0 ? token_count : V;
+        res.loss = tot.loss / d;
       } else if (aggregation == kAggSequenceMean) {
-        d = static_cast<double>(non_empty);
+        d = sequence_count > 0.0 ? sequence_count : static_cast<double>(non_empty);
         res.loss = seq_mean_sum / d;
       } else {
         d = static_cast<double>(N) * max_length;
@@ -250,7 +288,8 @@ Status policy_loss_cuda(const PolicyLossParams& p, const PolicyLossInputs& in, f
 
   cuda::Buffer<uint8_t> d_extra(call);  // test hook: forced allocation
   cuda::Buffer<float> d_logp(call), d_old(call), d_ref(call), d_adv(call), d_grad(call);
-  cuda::Buffer<uint8_t> d_mask(call);
+  cuda::Buffer<uint8_t> d_mask(call), d_pmask(call);
+  cuda::Buffer<double> d_xseq(call), d_gwseq(call);
   cuda::Buffer<PolicyRowStats> d_part(call);
   cuda::Buffer<int64_t> d_count(call);
   cuda::Buffer<double> d_w(call);
@@ -261,6 +300,12 @@ Status policy_loss_cuda(const PolicyLossParams& p, const PolicyLossInputs& in, f
   GPRL_TRY(d_ref.upload(in.logp_ref, NT));  // no-op without a reference
   GPRL_TRY(d_adv.upload(in.advantages, static_cast<std::size_t>(N)));
   GPRL_TRY(d_mask.upload(in.mask, NT));
+  GPRL_TRY(d_pmask.upload(in.policy_mask, NT));  // no-op without a policy mask
+  const bool seq = p.importance_sampling == kIsSequence;
+  if (seq) {
+    GPRL_TRY(d_xseq.alloc(static_cast<std::size_t>(N)));
+    GPRL_TRY(d_gwseq.alloc(static_cast<std::size_t>(N)));
+  }
   GPRL_TRY(d_grad.output(NT));
   GPRL_TRY(d_part.alloc(static_cast<std::size_t>(N * chunks)));
   GPRL_TRY(d_count.alloc(static_cast<std::size_t>(N)));
@@ -273,21 +318,27 @@ Status policy_loss_cuda(const PolicyLossParams& p, const PolicyLossInputs& in, f
   a.logp_ref = in.logp_ref ? d_ref.get() : nullptr;
   a.adv = d_adv.get();
   a.mask = d_mask.get();
+  a.policy_mask = in.policy_mask ? d_pmask.get() : nullptr;
+  a.x_seq = seq ? d_xseq.get() : nullptr;
+  a.gw_seq = seq ? d_gwseq.get() : nullptr;
   a.grad = d_grad.get();
   a.N = N;
   a.T = T;
   a.chunk_len = chunk_len;
   a.chunks = chunks;
-  a.lo = 1.0 - p.epsilon_low;
-  a.hi = 1.0 + p.epsilon_high;
-  a.dual = p.dual_clip;
-  a.beta = p.beta;
-  a.kl = p.kl;
+  a.cfg = detail::token_config(p);
+  if (seq) {
+    policy_seq_kernel<<<static_cast<unsigned>(N < kMaxGridY ? N : kMaxGridY), block, 0, call.stream()>>>(a, d_xseq.get(),
+                                                                                                      d_gwseq.get());
+    GPRL_CUDA_CHECK(K, cudaGetLastError());
+  }
   policy_rows_kernel<<<grid, block, 0, call.stream()>>>(a, d_part.get());
   GPRL_CUDA_CHECK(K, cudaGetLastError());
   const double L = static_cast<double>(p.max_length > 0 ? p.max_length : T);
-  policy_finalize_kernel<<<1, kFinalizeThreads, 0, call.stream()>>>(d_part.get(), N, chunks, p.aggregation, L, in.logp_ref != nullptr,
-                                                  d_count.get(), d_w.get(), d_res.get());
+  policy_finalize_kernel<<<1, kFinalizeThreads, 0, call.stream()>>>(d_part.get(), N, chunks, p.aggregation, L,
+                                                                    p.token_count, p.sequence_count,
+                                                                    in.logp_ref != nullptr, d_count.get(), d_w.get(),
+                                                                    d_res.get());
   GPRL_CUDA_CHECK(K, cudaGetLastError());
   policy_scale_kernel<<<grid, block, 0, call.stream()>>>(d_grad.get(), d_w.get(), N, T, chunk_len);
   GPRL_CUDA_CHECK(K, cudaGetLastError());

@@ -16,6 +16,9 @@
 //    error followed by a good call on the same thread.
 //    Tolerances: same float64 per-token function, different summation order: loss 1e-12 relative,
 //    gradient 1e-6 relative (the weights are bitwise equal; the unscaled values may differ by FMA).
+//    Then the TRL modes (sequence-level ratio, CISPO, SAPO, a policy mask, explicit token and sequence
+//    denominators) CUDA vs C++ (their reference is the TypeScript test of the same definitions): loss
+//    1e-12 relative (the sequence ratio's sum is reduced in another order), gradient 1e-6, equal counts.
 // Without a device, step 3 checks that policy_loss_cuda fails with a message and does not crash;
 // with GPRL_TEST_REQUIRE_CUDA=1 the program fails at once with one line saying why.
 #include <cmath>
@@ -354,6 +357,53 @@ int main() {
           check(close(r.loss, rc.loss, 1e-12, 1e-300), what + " loss vs C++");
           std::vector<double> want(gc.begin(), gc.end());
           check_grad(what + " vs C++", g, want, 1e-6);
+        }
+      }
+    }
+    // TRL modes: CUDA vs C++.
+    for (size_t ci = 0; ci < 3 && ci < cases.size(); ++ci) {
+      const Case& c = cases[ci];
+      std::vector<uint8_t> pmask(static_cast<size_t>(c.N * c.T));
+      Rng r(77 + ci);
+      for (auto& m : pmask) m = r.uniform() < 0.6 ? 1 : 0;
+      for (int level = 0; level <= 1; ++level) {
+        for (int sur = 0; sur <= 2; ++sur) {
+          for (int use_pm = 0; use_pm <= 1; ++use_pm) {
+            for (int agg = 0; agg <= 2; ++agg) {
+              PolicyLossParams p;
+              p.sequences = c.N;
+              p.tokens = c.T;
+              p.epsilon_high = sur == kSurCispo ? 1.3 : 0.28;
+              p.beta = 0.04;
+              p.aggregation = agg;
+              p.importance_sampling = level;
+              p.surrogate = sur;
+              if (agg == kAggTokenMean && use_pm) p.token_count = static_cast<double>(c.N * c.T);
+              if (agg == kAggSequenceMean && use_pm) p.sequence_count = static_cast<double>(c.N);
+              PolicyLossInputs in = c.inputs();
+              if (use_pm) in.policy_mask = pmask.data();
+              std::vector<float> gc(pmask.size());
+              PolicyLossResult rc;
+              policy_loss_cpu(p, in, gc.data(), &rc);
+              for (int b : {64, 256, 1024}) {
+                const std::string what = "cuda TRL b=" + std::to_string(b) + " " + c.name + " level=" + std::to_string(level) +
+                                         " surrogate=" + std::to_string(sur) + " pmask=" + std::to_string(use_pm) +
+                                         " agg=" + std::to_string(agg);
+                std::vector<float> g(gc.size(), canary());
+                PolicyLossResult rr;
+                CudaLaunch launch;
+                launch.block_size = b;
+                const Status st = policy_loss_cuda(p, in, g.data(), &rr, launch);
+                check(st.ok, what + " status " + st.message);
+                check(close(rr.loss, rc.loss, 1e-12, 1e-300), what + " loss vs C++");
+                check(rr.valid_tokens == rc.valid_tokens && rr.non_finite == rc.non_finite, what + " counts");
+                check(close(rr.clip_frac_high, rc.clip_frac_high, 1e-12, 0) && close(rr.clip_frac_low, rc.clip_frac_low, 1e-12, 0),
+                      what + " clip fractions");
+                std::vector<double> want(gc.begin(), gc.end());
+                check_grad(what + " vs C++", g, want, 1e-6);
+              }
+            }
+          }
         }
       }
     }

@@ -1,7 +1,8 @@
 /**
- * `policy_loss`: the clipped policy-gradient objective of GRPO/GPRL with optional dual clip and KL
- * penalty, its exact gradient with respect to the current log-probabilities, and its metrics, in
- * one pass (design §2.4; full semantics in docs/policy-loss.md).
+ * `policy_loss`: the policy-gradient objective of GRPO/GPRL — clipped (optional dual clip), CISPO or
+ * SAPO surrogate, token- or sequence-level (GSPO) importance ratio, optional policy mask (entropy
+ * masking) and KL penalty — its exact gradient with respect to the current log-probabilities, and
+ * its metrics, in one pass (design §2.4; full semantics in docs/policy-loss.md).
  *
  * Layout: per-token arrays are row-major `[N][T]` (N sequences of T tokens); advantages are
  * per sequence `[N]`. Every reduction accumulates in float64 on every backend; the gradient is
@@ -31,8 +32,16 @@ export type KlEstimator = 'k1' | 'k2' | 'k3';
 /** How per-token losses are reduced to one number. */
 export type LossAggregation = 'token-mean' | 'sequence-mean' | 'constant';
 
+/** Importance ratio per token (`'token'`) or per sequence (`'sequence'`: GSPO), as TRL's `importance_sampling_level`. */
+export type ImportanceSamplingLevel = 'token' | 'sequence';
+
+/** Surrogate of the policy term: PPO/GRPO clipping, CISPO or SAPO (docs/policy-loss.md). */
+export type Surrogate = 'clip' | 'cispo' | 'sapo';
+
 export const KL_ESTIMATORS: readonly KlEstimator[] = ['k1', 'k2', 'k3'];
 export const LOSS_AGGREGATIONS: readonly LossAggregation[] = ['token-mean', 'sequence-mean', 'constant'];
+export const IMPORTANCE_SAMPLING_LEVELS: readonly ImportanceSamplingLevel[] = ['token', 'sequence'];
+export const SURROGATES: readonly Surrogate[] = ['clip', 'cispo', 'sapo'];
 
 export const DEFAULT_EPSILON = 0.2;
 
@@ -42,7 +51,10 @@ export const MAX_LENGTH = 2 ** 40;
 export interface PolicyLossOptions {
   /** Lower clip range ε_low: the ratio is clipped below at `1 − ε_low`. In [0, 1]. Defaults to `0.2`. */
   epsilonLow?: number;
-  /** Upper clip range ε_high: the ratio is clipped above at `1 + ε_high`. Finite, ≥ 0. Defaults to `epsilonLow`. */
+  /**
+   * Upper clip range ε_high: the ratio is clipped above at `1 + ε_high`. With `surrogate: 'cispo'` it is the
+   * cap of the ratio itself (TRL's convention: `min(ρ, ε_high)`). Finite, ≥ 0. Defaults to `epsilonLow`.
+   */
   epsilonHigh?: number;
   /** Dual-clip constant c > 1 bounding the loss of negative-advantage tokens by `−c·A`. Defaults to `undefined` (off). */
   dualClip?: number;
@@ -61,6 +73,27 @@ export interface PolicyLossOptions {
    * others). Defaults to `T` (shape.tokens).
    */
   maxLength?: number;
+  /**
+   * `'token'`: ratio ρ_t = e^{logp_t − logpOld_t} per token; `'sequence'` (GSPO): one ratio per sequence,
+   * s = e^{mean of logp − logpOld over its valid tokens}, clipped at the sequence level. Defaults to `'token'`.
+   */
+  importanceSampling?: ImportanceSamplingLevel;
+  /** `'clip'` (PPO/GRPO), `'cispo'` or `'sapo'` (docs/policy-loss.md). Defaults to `'clip'`. */
+  surrogate?: Surrogate;
+  /** SAPO gate temperature τ for A > 0 (finite, > 0). Defaults to `1` (TRL's `sapo_temperature_pos`). */
+  sapoTemperaturePos?: number;
+  /** SAPO gate temperature τ for A ≤ 0 (finite, > 0). Defaults to `1.05` (TRL's `sapo_temperature_neg`). */
+  sapoTemperatureNeg?: number;
+  /**
+   * Denominator of `'token-mean'` (finite, > 0), e.g. every completion token of the batch including masked
+   * ones (TRL's `dapo`). Defaults to the number of valid tokens.
+   */
+  numTokens?: number;
+  /**
+   * Denominator of `'sequence-mean'` (finite, > 0), e.g. every sequence of the batch including empty ones
+   * (TRL's `grpo`). Defaults to the number of sequences with a valid token.
+   */
+  numSequences?: number;
 }
 
 export interface PolicyLossCallOptions extends PolicyLossOptions {
@@ -79,6 +112,11 @@ export interface PolicyLossInputs {
   advantages: Float32Array;
   /** Token mask `[N][T]`: nonzero = valid token. */
   mask: Uint8Array;
+  /**
+   * Policy mask `[N][T]`: nonzero = the token's policy term counts (TRL's entropy mask); a zero keeps the
+   * token in the KL term and in every denominator. Defaults to every token.
+   */
+  policyMask?: Uint8Array | null;
 }
 
 /** Batch shape: `sequences` (N) of `tokens` (T). */
@@ -127,6 +165,7 @@ export interface PolicyLossParams {
   logpRef: Float32Array | null;
   advantages: Float32Array;
   mask: Uint8Array;
+  policyMask: Uint8Array | null;
   epsilonLow: number;
   epsilonHigh: number;
   /** 0 = off. */
@@ -137,10 +176,26 @@ export interface PolicyLossParams {
   /** 0 = token-mean, 1 = sequence-mean, 2 = constant. */
   aggregation: number;
   maxLength: number;
+  /** 0 = token, 1 = sequence. */
+  importanceSampling: number;
+  /** 0 = clip, 1 = cispo, 2 = sapo. */
+  surrogate: number;
+  sapoTemperaturePos: number;
+  sapoTemperatureNeg: number;
+  /** 0 = the number of valid tokens. */
+  numTokens: number;
+  /** 0 = the number of sequences with a valid token. */
+  numSequences: number;
 }
 
-const INPUT_KEYS = ['logp', 'logpOld', 'logpRef', 'advantages', 'mask'] as const;
-const OPTION_KEYS = ['epsilonLow', 'epsilonHigh', 'dualClip', 'beta', 'kl', 'aggregation', 'maxLength', 'backend'] as const;
+export const IMPORTANCE_SAMPLING_CODES: Record<ImportanceSamplingLevel, number> = { token: 0, sequence: 1 };
+export const SURROGATE_CODES: Record<Surrogate, number> = { clip: 0, cispo: 1, sapo: 2 };
+
+const INPUT_KEYS = ['logp', 'logpOld', 'logpRef', 'advantages', 'mask', 'policyMask'] as const;
+const OPTION_KEYS = [
+  'epsilonLow', 'epsilonHigh', 'dualClip', 'beta', 'kl', 'aggregation', 'maxLength',
+  'importanceSampling', 'surrogate', 'sapoTemperaturePos', 'sapoTemperatureNeg', 'numTokens', 'numSequences', 'backend',
+] as const;
 
 /** Check `shape` and return a plain copy. */
 /** Check `shape` (each field read once) and return a plain copy; the gradient output must fit MAX_OUTPUT_ELEMENTS. */
@@ -173,7 +228,7 @@ export function resolvePolicyOptions(
   options: unknown,
   shape: PolicyLossShape,
   hasRef: boolean,
-): Omit<PolicyLossParams, 'sequences' | 'tokens' | 'logp' | 'logpOld' | 'logpRef' | 'advantages' | 'mask'> {
+): Omit<PolicyLossParams, 'sequences' | 'tokens' | 'logp' | 'logpOld' | 'logpRef' | 'advantages' | 'mask' | 'policyMask'> {
   const o = readOptions('options', options, OPTION_KEYS);
   let epsilonLow = DEFAULT_EPSILON;
   if (o.epsilonLow !== undefined) {
@@ -212,6 +267,23 @@ export function resolvePolicyOptions(
     if (o.maxLength > MAX_LENGTH) throw invalidValue('options.maxLength', `a positive integer <= ${MAX_LENGTH}`, o.maxLength);
     maxLength = o.maxLength;
   }
+  let importanceSampling: ImportanceSamplingLevel = 'token';
+  if (o.importanceSampling !== undefined) {
+    assertOneOf('options.importanceSampling', o.importanceSampling, IMPORTANCE_SAMPLING_LEVELS);
+    importanceSampling = o.importanceSampling;
+  }
+  let surrogate: Surrogate = 'clip';
+  if (o.surrogate !== undefined) {
+    assertOneOf('options.surrogate', o.surrogate, SURROGATES);
+    surrogate = o.surrogate;
+  }
+  if (dualClip > 0 && surrogate !== 'clip') throw invalidValue('options.dualClip', `undefined with surrogate '${surrogate}'`, dualClip);
+  const positive = (name: 'sapoTemperaturePos' | 'sapoTemperatureNeg' | 'numTokens' | 'numSequences', fallback: number): number => {
+    const v = o[name];
+    if (v === undefined) return fallback;
+    assertNumber(`options.${name}`, v, { min: 0, exclusiveMin: true });
+    return v;
+  };
   return {
     epsilonLow,
     epsilonHigh,
@@ -220,6 +292,12 @@ export function resolvePolicyOptions(
     kl: KL_CODES[kl],
     aggregation: AGGREGATION_CODES[aggregation],
     maxLength,
+    importanceSampling: IMPORTANCE_SAMPLING_CODES[importanceSampling],
+    surrogate: SURROGATE_CODES[surrogate],
+    sapoTemperaturePos: positive('sapoTemperaturePos', 1),
+    sapoTemperatureNeg: positive('sapoTemperatureNeg', 1.05),
+    numTokens: positive('numTokens', 0),
+    numSequences: positive('numSequences', 0),
   };
 }
 
@@ -236,7 +314,7 @@ function preparePolicyLoss(
 ): { params: PolicyLossParams; backend: unknown } {
   const s = validatePolicyShape(shape);
   if (!isFieldObject(inputs)) {
-    throw invalidType('inputs', 'an object { logp, logpOld, logpRef?, advantages, mask }', inputs);
+    throw invalidType('inputs', 'an object { logp, logpOld, logpRef?, advantages, mask, policyMask? }', inputs);
   }
   const i = readOptions('inputs', inputs, INPUT_KEYS);
   const o = readOptions('options', options, OPTION_KEYS);
@@ -248,6 +326,9 @@ function preparePolicyLoss(
   checkTypedArray('inputs.advantages', i.advantages, 'Float32Array', s.sequences, advExpected, { fixedLength: async });
   const maskExpected = `a Uint8Array of length ${n} (sequences·tokens)`;
   checkTypedArray('inputs.mask', i.mask, 'Uint8Array', n, maskExpected, { fixedLength: async });
+  if (i.policyMask !== undefined && i.policyMask !== null) {
+    checkTypedArray('inputs.policyMask', i.policyMask, 'Uint8Array', n, `${maskExpected} or null`, { fixedLength: async });
+  }
   const params: PolicyLossParams = {
     sequences: s.sequences,
     tokens: s.tokens,
@@ -256,6 +337,7 @@ function preparePolicyLoss(
     logpRef,
     advantages: i.advantages as Float32Array,
     mask: i.mask as Uint8Array,
+    policyMask: i.policyMask === undefined || i.policyMask === null ? null : (i.policyMask as Uint8Array),
     ...resolvePolicyOptions(o, s, logpRef !== null),
   };
   return { params, backend: o.backend };

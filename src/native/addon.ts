@@ -84,6 +84,7 @@ export interface NativePolicyLossArgs {
   logpRef: Float32Array | null; // N*T
   advantages: Float32Array; // N
   mask: Uint8Array; // N*T
+  policyMask: Uint8Array | null; // N*T: nonzero = the policy term counts; null = every token
   sequences: number; // N
   tokens: number; // T
   epsilonLow: number;
@@ -93,6 +94,12 @@ export interface NativePolicyLossArgs {
   kl: number;
   aggregation: number;
   maxLength: number;
+  importanceSampling: number; // 0 = token, 1 = sequence
+  surrogate: number; // 0 = clip, 1 = cispo, 2 = sapo
+  sapoTemperaturePos: number; // > 0
+  sapoTemperatureNeg: number; // > 0
+  numTokens: number; // token-mean denominator, 0 = valid tokens
+  numSequences: number; // sequence-mean denominator, 0 = sequences with a valid token
   device: DeviceCode;
   grad: Float32Array; // N*T, output
 }

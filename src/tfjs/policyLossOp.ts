@@ -53,16 +53,7 @@ export const POLICY_LOSS_TF_BACKENDS = ['cpu', 'wasm', 'tensorflow'] as const;
 
 type Impl = ResolvedBackend;
 
-interface PolicyLossAttrs {
-  epsilonLow: number;
-  epsilonHigh: number;
-  dualClip: number;
-  beta: number;
-  kl: number;
-  aggregation: number;
-  maxLength: number;
-  impl: Impl;
-}
+type PolicyLossAttrs = ReturnType<typeof resolvePolicyOptions> & { impl: Impl };
 
 /** Metrics of the most recent forward run (kernels run synchronously, so the op reads them right after). */
 let lastMetrics: NativePolicyLossResult | null = null;
@@ -79,21 +70,11 @@ function toMask(values: ArrayLike<number>): Uint8Array {
 function compute(
   attrs: PolicyLossAttrs,
   shape: [number, number],
-  arrays: { logp: Float32Array; logpOld: Float32Array; logpRef: Float32Array | null; advantages: Float32Array; mask: Uint8Array },
+  arrays: Pick<PolicyLossParams, 'logp' | 'logpOld' | 'logpRef' | 'advantages' | 'mask' | 'policyMask'>,
   grad: Float32Array,
 ): NativePolicyLossResult {
-  const p: PolicyLossParams = {
-    sequences: shape[0],
-    tokens: shape[1],
-    ...arrays,
-    epsilonLow: attrs.epsilonLow,
-    epsilonHigh: attrs.epsilonHigh,
-    dualClip: attrs.dualClip,
-    beta: attrs.beta,
-    kl: attrs.kl,
-    aggregation: attrs.aggregation,
-    maxLength: attrs.maxLength,
-  };
+  const { impl: _impl, ...options } = attrs;
+  const p: PolicyLossParams = { sequences: shape[0], tokens: shape[1], ...arrays, ...options };
   if (attrs.impl === 'js') return policyLossJs(p, grad);
   const call = resolveBackend(attrs.impl);
   return call.addon!.policyLoss({ ...p, device: call.device, grad });
@@ -132,6 +113,7 @@ function cpuKernel(args: KernelArgs): TensorInfo[] {
       logpRef: infos.logpRef ? f32('logpRef') : null,
       advantages: f32('advantages'),
       mask: toMask(b.data.get(infos.mask!.dataId).values!),
+      policyMask: infos.policyMask ? toMask(b.data.get(infos.policyMask.dataId).values!) : null,
     },
     grad,
   );
@@ -163,6 +145,7 @@ function wasmKernel(args: KernelArgs): TensorInfo[] {
       logpRef: infos.logpRef ? (view('logpRef') as Float32Array) : null,
       advantages: view('advantages') as Float32Array,
       mask: toMask(view('mask')),
+      policyMask: infos.policyMask ? toMask(view('policyMask')) : null,
     },
     b.typedArrayFromHeap(gradInfo) as Float32Array,
   );
@@ -189,6 +172,7 @@ export function genericPolicyLossKernel(args: KernelArgs): TensorInfo[] {
       logpRef: infos.logpRef ? f32('logpRef') : null,
       advantages: f32('advantages'),
       mask: toMask(b.readSync(infos.mask!.dataId) as ArrayLike<number>),
+      policyMask: infos.policyMask ? toMask(b.readSync(infos.policyMask.dataId) as ArrayLike<number>) : null,
     },
     grad,
   );
@@ -247,8 +231,11 @@ function ensureKernelForActiveBackend(): void {
 // Ops
 // ---------------------------------------------------------------------------------------------
 
-/** Options of the tfjs ops: the kernel options, plus which implementation runs the forward pass. */
-export type PolicyLossOpOptions = PolicyLossCallOptions;
+/**
+ * Options of the tfjs ops: the kernel options, which implementation runs the forward pass, and an
+ * optional policy mask `[N, T]` (bool, int32 or float32; nonzero = the policy term counts).
+ */
+export type PolicyLossOpOptions = PolicyLossCallOptions & { policyMask?: tf.Tensor2D | null };
 
 interface Checked {
   N: number;
@@ -278,6 +265,15 @@ function checkOpInputs(logp: unknown, logpOld: unknown, logpRef: unknown, advant
   return { N, T };
 }
 
+/** The policy mask tensor (checked) and the remaining kernel options. */
+function splitPolicyMask(options: PolicyLossOpOptions | undefined, N: number, T: number): { policyMask: Tensor | null; kernelOptions: PolicyLossCallOptions | undefined } {
+  if (options === null || typeof options !== 'object' || !('policyMask' in options)) return { policyMask: null, kernelOptions: options };
+  const { policyMask, ...rest } = options;
+  if (policyMask === undefined || policyMask === null) return { policyMask: null, kernelOptions: rest };
+  checkTensor('options.policyMask', policyMask, [N, T], ['bool', 'int32', 'float32']);
+  return { policyMask, kernelOptions: rest };
+}
+
 /** Which implementation the kernel calls: C++ when the addon loads (`'auto'`), else TypeScript. */
 function resolveImpl(options: PolicyLossOpOptions | undefined): Impl {
   const requested = options?.backend;
@@ -295,11 +291,13 @@ function run(
 ): { loss: tf.Scalar; metrics: PolicyLossMetrics } {
   const { N, T } = checkOpInputs(logp, logpOld, logpRef, advantages, mask);
   const hasRef = logpRef !== null && logpRef !== undefined;
-  const o = resolvePolicyOptions(options, { sequences: N, tokens: T }, hasRef);
-  const attrs: PolicyLossAttrs = { ...o, impl: resolveImpl(options) };
+  const { policyMask, kernelOptions } = splitPolicyMask(options, N, T);
+  const o = resolvePolicyOptions(kernelOptions, { sequences: N, tokens: T }, hasRef);
+  const attrs: PolicyLossAttrs = { ...o, impl: resolveImpl(kernelOptions) };
   const inputs: NamedTensorMap = hasRef
     ? { logp, logpOld, logpRef: logpRef as Tensor, advantages, mask }
     : { logp, logpOld, advantages, mask };
+  if (policyMask) inputs.policyMask = policyMask;
   ensureKernelForActiveBackend();
   lastMetrics = null;
   const outs = tf.engine().runKernel(POLICY_LOSS_KERNEL, inputs, attrs as unknown as NamedAttrMap) as Tensor[];
@@ -368,7 +366,11 @@ export function policyLossComposed(
 ): tf.Scalar {
   const { N, T } = checkOpInputs(logp, logpOld, logpRef, advantages, mask);
   const hasRef = logpRef !== null && logpRef !== undefined;
-  const o = resolvePolicyOptions(options, { sequences: N, tokens: T }, hasRef);
+  const { policyMask, kernelOptions } = splitPolicyMask(options, N, T);
+  const o = resolvePolicyOptions(kernelOptions, { sequences: N, tokens: T }, hasRef);
+  if (policyMask || o.importanceSampling !== 0 || o.surrogate !== 0 || o.numTokens > 0 || o.numSequences > 0) {
+    throw invalidValue('options', 'the token-level clipped loss without policyMask, numTokens or numSequences (the composition covers only those)', options);
+  }
   return tf.tidy(() => {
     // Only ops with registered gradients may depend on logp (tfjs has no gradient for comparisons or
     // logical ops), so validity is split: `fixed` from the constants, `lpFinite` from logp (IsFinite's

@@ -1,23 +1,28 @@
 /**
  * `GPRLTrainerConfig`: every knob of the trainer, with its default. Names follow TRL's `GRPOConfig`
- * (camel-cased) and verl where they mean the same thing.
+ * (camel-cased) and verl where they mean the same thing; docs/trainer.md has the TRL ↔ gprl table.
  */
 import {
-  assertKnownKeys,
   assertNumber,
   assertOneOf,
   assertOptionsObject,
   assertPositiveInt,
+  invalidRead,
   invalidType,
   invalidValue,
 } from '../errors.js';
 import type { NormalizeMode, ScoreMode, StdMode } from '../types.js';
-import type { KlEstimator, LossAggregation } from '../kernels/policyLoss.js';
+import type { ImportanceSamplingLevel, KlEstimator, LossAggregation, Surrogate } from '../kernels/policyLoss.js';
+import { didYouMean } from '../suggest.js';
 import type { DriftMonitorOptions } from '../monitor/driftMonitor.js';
 
-/** TRL loss types and the aggregation each maps to (design §2.4); the aggregation names are accepted too. */
-export type LossType = 'grpo' | 'bnpo' | 'dr_grpo' | LossAggregation;
-export const LOSS_TYPES: readonly LossType[] = ['grpo', 'bnpo', 'dr_grpo', 'token-mean', 'sequence-mean', 'constant'];
+/** TRL's loss types (`GRPOConfig.loss_type`). */
+export type TrlLossType = 'grpo' | 'bnpo' | 'dr_grpo' | 'dapo' | 'cispo' | 'sapo';
+/** A TRL loss type, or one of the aggregation names accepted as aliases (`'sequence-mean'` = `'grpo'`, `'token-mean'` = `'bnpo'`, `'constant'` = `'dr_grpo'`). */
+export type LossType = TrlLossType | LossAggregation;
+export const TRL_LOSS_TYPES: readonly TrlLossType[] = ['grpo', 'bnpo', 'dr_grpo', 'dapo', 'cispo', 'sapo'];
+export const LOSS_TYPES: readonly LossType[] = [...TRL_LOSS_TYPES, 'token-mean', 'sequence-mean', 'constant'];
+const LOSS_TYPE_ALIASES: Record<LossAggregation, TrlLossType> = { 'sequence-mean': 'grpo', 'token-mean': 'bnpo', constant: 'dr_grpo' };
 
 /** How scalar rewards (the `reward` function path) are scaled, as TRL's `scale_rewards`. */
 export type ScaleRewards = 'group' | 'batch' | 'none';
@@ -26,9 +31,22 @@ export type OptimizerName = 'adam' | 'sgd';
 
 export interface GPRLTrainerConfig {
   // ---- rollout ----
-  /** Prompts per step (B). Defaults to `8`. */
+  /**
+   * Prompts per step (B); each gets `numGenerations` responses, so a step has B·G completions. Give at most
+   * one of `promptsPerStep`, `batchSize` and `generationBatchSize`. Defaults to `8`.
+   */
+  promptsPerStep?: number;
+  /**
+   * Alias of `promptsPerStep` (prompts, not completions — TRL's batch sizes count completions). Kept for
+   * existing configs. Defaults to `promptsPerStep`.
+   */
   batchSize?: number;
-  /** Responses sampled per prompt (G), ≥ 2 for a non-zero group advantage. Defaults to `8`. */
+  /**
+   * Completions per step, as TRL's `generation_batch_size`: a multiple of `numGenerations`, sets
+   * `promptsPerStep = generationBatchSize / numGenerations`. Defaults to `promptsPerStep·numGenerations`.
+   */
+  generationBatchSize?: number;
+  /** Responses sampled per prompt (G, TRL's `num_generations`), ≥ 2 for a non-zero group advantage. Defaults to `8`. */
   numGenerations?: number;
   /** Maximum response length in tokens (T). Defaults to `16`. */
   maxCompletionLength?: number;
@@ -52,12 +70,49 @@ export interface GPRLTrainerConfig {
   std?: StdMode;
   /** Static dimension weights m (k finite values ≥ 0, positive sum); the drift monitor's weights replace them when it runs. Defaults to all 1. */
   dimWeights?: number[] | null;
-  /** Reward-function path only: `'group'` (divide by the group std, GRPO), `'batch'` (by the batch std) or `'none'` (Dr. GRPO). Defaults to `'group'`. */
+  /**
+   * Reward-function path only (TRL's `scale_rewards`): `'group'` (divide by the group std, GRPO), `'batch'`
+   * (by the std of every reward of the step) or `'none'` (Dr. GRPO). With a verifier, `normalize` decides and
+   * any value but `'group'` is an error. Defaults to `'group'`.
+   */
   scaleRewards?: ScaleRewards;
+  /**
+   * Mask truncated completions (no `eosToken` within `maxCompletionLength`) out of the loss, as TRL's
+   * `mask_truncated_completions`; they still count in the advantages (and in `dapo`'s and `grpo`'s
+   * normalizers, as in TRL). Needs `eosToken`. Defaults to `false`.
+   */
+  maskTruncatedCompletions?: boolean;
 
   // ---- loss ----
-  /** `'grpo'` → sequence-mean, `'bnpo'`/`'token-mean'` → token-mean, `'dr_grpo'`/`'constant'` → sum/(N·T). Defaults to `'grpo'`. */
+  /**
+   * TRL's `loss_type`: `'grpo'` (mean over completions of each one's token mean), `'bnpo'` (token mean over
+   * the step's unmasked tokens), `'dapo'` (token sum / every completion token of the step), `'dr_grpo'`
+   * (sum / (completions·maxCompletionLength)), `'cispo'` (CISPO surrogate, `dapo` normalizer) or `'sapo'`
+   * (SAPO surrogate, `grpo` normalizer); aliases `'sequence-mean'` = grpo, `'token-mean'` = bnpo, `'constant'`
+   * = dr_grpo. Defaults to `'grpo'` (TRL's default is `'dapo'`; docs/trainer.md says why gprl differs).
+   */
   lossType?: LossType;
+  /**
+   * TRL's `importance_sampling_level`: `'token'` (one ratio per token) or `'sequence'` (GSPO: one ratio per
+   * completion, the exp of its mean token log-ratio, clipped at the sequence level). Defaults to `'token'`.
+   */
+  importanceSamplingLevel?: ImportanceSamplingLevel;
+  /** SAPO gate temperature for positive advantages (> 0), TRL's `sapo_temperature_pos`. Defaults to `1`. */
+  sapoTemperaturePos?: number;
+  /** SAPO gate temperature for other advantages (> 0), TRL's `sapo_temperature_neg`. Defaults to `1.05`. */
+  sapoTemperatureNeg?: number;
+  /**
+   * TRL's `top_entropy_quantile` ρ in [0, 1]: only tokens whose entropy is at least the (1 − ρ) quantile of the
+   * step's unmasked token entropies keep their policy term (the KL term and the normalizers keep every
+   * token). `1` keeps every token. Defaults to `1`.
+   */
+  topEntropyQuantile?: number;
+  /**
+   * Entropy bonus coefficient (≥ 0): the loss becomes `loss − entropyCoef·H`, H the policy's token entropy
+   * reduced like the loss (per the loss type's normalizer). A gprl extension (verl's `entropy_coeff`); TRL's
+   * `GRPOTrainer` loss has no entropy term. Defaults to `0`.
+   */
+  entropyCoef?: number;
   /** Clip range ε (lower; also upper unless `epsilonHigh` is set), in [0, 1]. The drift monitor's ε replaces it when it runs. Defaults to `0.2`. */
   epsilon?: number;
   /** Upper clip range ε_high (DAPO's clip-higher), ≥ 0, or `null` for `epsilon`. Defaults to `null`. */
@@ -68,6 +123,16 @@ export interface GPRLTrainerConfig {
   beta?: number;
   /** KL estimator `'k1'`, `'k2'` or `'k3'`. Defaults to `'k3'`. */
   klEstimator?: KlEstimator;
+  /**
+   * TRL's `sync_ref_model`: every `refModelSyncSteps` steps, the reference policy becomes
+   * `refModelMixupAlpha·policy + (1 − refModelMixupAlpha)·reference` (TR-DPO's soft update). A reference
+   * policy passed in `options.referencePolicy` is updated in place. Defaults to `false`.
+   */
+  syncRefModel?: boolean;
+  /** α in [0, 1] of the reference update, TRL's `ref_model_mixup_alpha`. Defaults to `0.6`. */
+  refModelMixupAlpha?: number;
+  /** Steps between reference updates (positive integer), TRL's `ref_model_sync_steps`. Defaults to `512`. */
+  refModelSyncSteps?: number;
 
   // ---- optimization ----
   /** Peak learning rate (> 0). Defaults to `1e-3`. */
@@ -104,7 +169,8 @@ export interface GPRLTrainerConfig {
 }
 
 export interface ResolvedTrainerConfig {
-  batchSize: number;
+  /** Prompts per step (B). */
+  promptsPerStep: number;
   numGenerations: number;
   maxCompletionLength: number;
   temperature: number;
@@ -117,12 +183,22 @@ export interface ResolvedTrainerConfig {
   std: StdMode;
   dimWeights: number[] | null;
   scaleRewards: ScaleRewards;
-  lossType: LossType;
+  maskTruncatedCompletions: boolean;
+  /** Always a TRL name (aliases are resolved). */
+  lossType: TrlLossType;
+  importanceSamplingLevel: ImportanceSamplingLevel;
+  sapoTemperaturePos: number;
+  sapoTemperatureNeg: number;
+  topEntropyQuantile: number;
+  entropyCoef: number;
   epsilon: number;
   epsilonHigh: number | null;
   dualClip: number | null;
   beta: number;
   klEstimator: KlEstimator;
+  syncRefModel: boolean;
+  refModelMixupAlpha: number;
+  refModelSyncSteps: number;
   learningRate: number;
   optimizer: OptimizerName;
   adamBeta1: number;
@@ -140,7 +216,7 @@ export interface ResolvedTrainerConfig {
 }
 
 export const DEFAULT_CONFIG: Readonly<ResolvedTrainerConfig> = Object.freeze({
-  batchSize: 8,
+  promptsPerStep: 8,
   numGenerations: 8,
   maxCompletionLength: 16,
   temperature: 1,
@@ -153,12 +229,21 @@ export const DEFAULT_CONFIG: Readonly<ResolvedTrainerConfig> = Object.freeze({
   std: 'unbiased',
   dimWeights: null,
   scaleRewards: 'group',
+  maskTruncatedCompletions: false,
   lossType: 'grpo',
+  importanceSamplingLevel: 'token',
+  sapoTemperaturePos: 1,
+  sapoTemperatureNeg: 1.05,
+  topEntropyQuantile: 1,
+  entropyCoef: 0,
   epsilon: 0.2,
   epsilonHigh: null,
   dualClip: null,
   beta: 0.04,
   klEstimator: 'k3',
+  syncRefModel: false,
+  refModelMixupAlpha: 0.6,
+  refModelSyncSteps: 512,
   learningRate: 1e-3,
   optimizer: 'adam',
   adamBeta1: 0.9,
@@ -175,7 +260,43 @@ export const DEFAULT_CONFIG: Readonly<ResolvedTrainerConfig> = Object.freeze({
   metricsPath: null,
 });
 
-const KEYS = Object.keys(DEFAULT_CONFIG) as (keyof ResolvedTrainerConfig)[];
+const KEYS: readonly string[] = [...Object.keys(DEFAULT_CONFIG), 'batchSize', 'generationBatchSize'];
+
+/** Options of TRL's GRPOConfig that gprl names differently, for the unknown-key message. */
+const TRL_NAMES: Record<string, string> = {
+  per_device_train_batch_size: 'promptsPerStep (prompts) or generationBatchSize (completions)',
+  generation_batch_size: 'generationBatchSize',
+  num_generations: 'numGenerations',
+  max_completion_length: 'maxCompletionLength',
+  loss_type: 'lossType',
+  importance_sampling_level: 'importanceSamplingLevel',
+  scale_rewards: 'scaleRewards',
+  mask_truncated_completions: 'maskTruncatedCompletions',
+  top_entropy_quantile: 'topEntropyQuantile',
+  sync_ref_model: 'syncRefModel',
+  ref_model_mixup_alpha: 'refModelMixupAlpha',
+  ref_model_sync_steps: 'refModelSyncSteps',
+  epsilon_high: 'epsilonHigh',
+  num_iterations: 'numIterations',
+  learning_rate: 'learningRate',
+  max_grad_norm: 'maxGradNorm',
+  entropy_coeff: 'entropyCoef',
+};
+
+function assertKnownConfigKeys(config: Record<string, unknown>): void {
+  let keys: string[];
+  try {
+    keys = Object.keys(config);
+  } catch (err) {
+    throw invalidRead('config', err);
+  }
+  for (const key of keys) {
+    if (KEYS.includes(key)) continue;
+    const trl = TRL_NAMES[key];
+    const hint = trl !== undefined ? ` (TRL's ${key} is ${trl} here)` : didYouMean(key, KEYS);
+    throw invalidValue(`config.${key}`, `a known option${hint}`, key);
+  }
+}
 
 function nonNegInt(name: string, v: unknown): asserts v is number {
   if (typeof v !== 'number') throw invalidType(name, 'a non-negative integer', v);
@@ -185,10 +306,24 @@ function nonNegInt(name: string, v: unknown): asserts v is number {
 /** Fill defaults and validate every option (errors name `config.<option>`). */
 export function resolveTrainerConfig(config: unknown): ResolvedTrainerConfig {
   assertOptionsObject('config', config);
-  assertKnownKeys('config', config, KEYS);
-  const c = { ...DEFAULT_CONFIG, ...Object.fromEntries(Object.entries(config ?? {}).filter(([, v]) => v !== undefined)) } as Record<string, unknown>;
-  assertPositiveInt('config.batchSize', c.batchSize);
+  if (config !== undefined) assertKnownConfigKeys(config);
+  const given = Object.fromEntries(Object.entries(config ?? {}).filter(([, v]) => v !== undefined));
+  const c = { ...DEFAULT_CONFIG, ...given } as Record<string, unknown>;
   assertPositiveInt('config.numGenerations', c.numGenerations);
+  // Batch size: prompts (promptsPerStep, or its alias batchSize) or completions (generationBatchSize).
+  const sizes = (['promptsPerStep', 'batchSize', 'generationBatchSize'] as const).filter((k) => given[k] !== undefined);
+  for (const k of sizes) assertPositiveInt(`config.${k}`, given[k]);
+  const G = c.numGenerations as number;
+  const prompts = sizes.map((k) => (k === 'generationBatchSize' ? (given[k] as number) / G : (given[k] as number)));
+  if (given.generationBatchSize !== undefined && !Number.isSafeInteger(prompts[sizes.indexOf('generationBatchSize')])) {
+    throw invalidValue('config.generationBatchSize', `a multiple of numGenerations (${G})`, given.generationBatchSize);
+  }
+  if (prompts.some((p) => p !== prompts[0])) {
+    throw invalidValue(`config.${sizes[1]}`, `the same number of prompts per step as config.${sizes[0]} (${prompts[0]}), or only one of them`, given[sizes[1]!]);
+  }
+  c.promptsPerStep = prompts[0] ?? DEFAULT_CONFIG.promptsPerStep;
+  delete c.batchSize;
+  delete c.generationBatchSize;
   assertPositiveInt('config.maxCompletionLength', c.maxCompletionLength);
   assertNumber('config.temperature', c.temperature, { min: 0, exclusiveMin: true });
   assertNumber('config.topP', c.topP, { min: 0, max: 1, exclusiveMin: true });
@@ -206,12 +341,32 @@ export function resolveTrainerConfig(config: unknown): ResolvedTrainerConfig {
     c.dimWeights = [...(w as number[])];
   }
   assertOneOf('config.scaleRewards', c.scaleRewards, ['group', 'batch', 'none'] as const);
+  if (typeof c.maskTruncatedCompletions !== 'boolean') throw invalidType('config.maskTruncatedCompletions', 'a boolean', c.maskTruncatedCompletions);
+  if (c.maskTruncatedCompletions && c.eosToken === null) {
+    throw invalidValue('config.maskTruncatedCompletions', 'false when config.eosToken is null (without an end token every completion is truncated)', true);
+  }
   assertOneOf('config.lossType', c.lossType, LOSS_TYPES);
+  c.lossType = LOSS_TYPE_ALIASES[c.lossType as LossAggregation] ?? c.lossType;
+  assertOneOf('config.importanceSamplingLevel', c.importanceSamplingLevel, ['token', 'sequence'] as const);
+  assertNumber('config.sapoTemperaturePos', c.sapoTemperaturePos, { min: 0, exclusiveMin: true });
+  assertNumber('config.sapoTemperatureNeg', c.sapoTemperatureNeg, { min: 0, exclusiveMin: true });
+  assertNumber('config.topEntropyQuantile', c.topEntropyQuantile, { min: 0, max: 1 });
+  assertNumber('config.entropyCoef', c.entropyCoef, { min: 0 });
   assertNumber('config.epsilon', c.epsilon, { min: 0, max: 1 });
   if (c.epsilonHigh !== null) assertNumber('config.epsilonHigh', c.epsilonHigh, { min: 0 });
-  if (c.dualClip !== null) assertNumber('config.dualClip', c.dualClip, { min: 1, exclusiveMin: true });
+  else if (c.lossType === 'cispo') {
+    // TRL caps the CISPO ratio at epsilon_high, falling back to epsilon (0.2): almost surely not meant.
+    throw invalidValue('config.epsilonHigh', "the CISPO ratio cap (e.g. 5, ScaleRL's value) when lossType is 'cispo'", null);
+  }
+  if (c.dualClip !== null) {
+    assertNumber('config.dualClip', c.dualClip, { min: 1, exclusiveMin: true });
+    if (c.lossType === 'cispo' || c.lossType === 'sapo') throw invalidValue('config.dualClip', `null with lossType '${c.lossType}'`, c.dualClip);
+  }
   assertNumber('config.beta', c.beta, { min: 0 });
   assertOneOf('config.klEstimator', c.klEstimator, ['k1', 'k2', 'k3'] as const);
+  if (typeof c.syncRefModel !== 'boolean') throw invalidType('config.syncRefModel', 'a boolean', c.syncRefModel);
+  assertNumber('config.refModelMixupAlpha', c.refModelMixupAlpha, { min: 0, max: 1 });
+  assertPositiveInt('config.refModelSyncSteps', c.refModelSyncSteps);
   assertNumber('config.learningRate', c.learningRate, { min: 0, exclusiveMin: true });
   assertOneOf('config.optimizer', c.optimizer, ['adam', 'sgd'] as const);
   assertNumber('config.adamBeta1', c.adamBeta1, { min: 0 });
@@ -237,18 +392,26 @@ export function resolveTrainerConfig(config: unknown): ResolvedTrainerConfig {
   return c as unknown as ResolvedTrainerConfig;
 }
 
-/** The loss aggregation a `lossType` stands for. */
+/** The loss aggregation a `lossType` stands for (its normalizer's shape; `dapo` and `cispo` also set `numTokens`). */
 export function aggregationOf(lossType: LossType): LossAggregation {
   switch (lossType) {
     case 'grpo':
+    case 'sapo':
       return 'sequence-mean';
     case 'bnpo':
+    case 'dapo':
+    case 'cispo':
       return 'token-mean';
     case 'dr_grpo':
       return 'constant';
     default:
       return lossType;
   }
+}
+
+/** The policy-loss surrogate a `lossType` uses. */
+export function surrogateOf(lossType: LossType): Surrogate {
+  return lossType === 'cispo' ? 'cispo' : lossType === 'sapo' ? 'sapo' : 'clip';
 }
 
 /** Number of warm-up steps of a resolved config. */

@@ -11,7 +11,10 @@
  *     same scores when m changed);
  *  5. `numIterations` passes, each one optimizer step: policy log-probs with gradient → `policyLossOp`
  *     (the policy-loss kernel as a tfjs op: loss, exact ∂loss/∂logp saved for the backward pass, clip and
- *     KL metrics) → ∂loss/∂θ → global-norm clipping → Adam (tfjs-core) at the scheduled learning rate.
+ *     KL metrics; the loss type's surrogate and normalizer, token- or sequence-level ratio, optional
+ *     high-entropy token mask) − entropyCoef·entropy → ∂loss/∂θ → global-norm clipping → Adam (tfjs-core)
+ *     at the scheduled learning rate;
+ *  6. with `syncRefModel`, every `refModelSyncSteps` steps: reference ← α·policy + (1 − α)·reference.
  */
 import { assertGradients } from '../tfjs/gradients.js';
 import { tf } from '../tf.js';
@@ -24,7 +27,8 @@ import { policyLossOpWithMetrics } from '../tfjs/policyLossOp.js';
 import type { Policy, SampleResult, Tokens } from '../policy/policy.js';
 import { assertTokenBatch } from '../policy/policy.js';
 import { DriftMonitor, type DriftDecision, type DriftEvent, type DriftMonitorState } from '../monitor/driftMonitor.js';
-import { aggregationOf, learningRateAt, resolveTrainerConfig, type GPRLTrainerConfig, type ResolvedTrainerConfig } from './config.js';
+import { aggregationOf, learningRateAt, resolveTrainerConfig, surrogateOf, type GPRLTrainerConfig, type ResolvedTrainerConfig } from './config.js';
+import { highEntropyMask, lossMask, mixReference, normalizerOptions, tokenWeights } from './trl.js';
 import { appendMetricsLine, meanStd, type StepMetrics } from './metrics.js';
 import { readCheckpoint, writeCheckpoint, type CheckpointTensor, type WriteCheckpointOptions } from './checkpoint.js';
 
@@ -174,6 +178,9 @@ export class GPRLTrainer {
       if (options[key] !== undefined && typeof options[key] !== 'function') throw invalidType(`options.${key}`, 'a function', options[key]);
     }
     this.config = Object.freeze(resolveTrainerConfig(options.config));
+    if (hasVerifier && this.config.scaleRewards !== 'group') {
+      throw invalidValue('config.scaleRewards', "'group' with a verifier (scaleRewards applies to the reward path; the verifier path uses config.normalize)", this.config.scaleRewards);
+    }
     assertGradients(); // tfjs-core's gradient functions must have loaded for the policy update
     if (this.config.eosToken !== null && this.config.eosToken >= options.policy.vocabSize) {
       throw invalidValue('config.eosToken', `a token id below the policy's vocabSize (${options.policy.vocabSize})`, this.config.eosToken);
@@ -222,11 +229,11 @@ export class GPRLTrainer {
   }
 
   private nextPrompts(): Tokens[] {
-    const B = this.config.batchSize;
+    const B = this.config.promptsPerStep;
     if (typeof this.prompts === 'function') {
       const out = this.prompts(this.stepCount, this.rng, B);
       assertTokenBatch('prompts()', out, this.policy.vocabSize);
-      if (out.length !== B) throw invalidValue('prompts()', `${B} prompts (config.batchSize)`, out);
+      if (out.length !== B) throw invalidValue('prompts()', `${B} prompts (config.promptsPerStep)`, out);
       return out;
     }
     const data = this.prompts;
@@ -257,7 +264,7 @@ export class GPRLTrainer {
     const c = this.config;
     const t0 = performance.now();
     const prompts = this.nextPrompts();
-    const B = c.batchSize, G = c.numGenerations, T = c.maxCompletionLength, N = B * G;
+    const B = c.promptsPerStep, G = c.numGenerations, T = c.maxCompletionLength, N = B * G;
     const sample = this.policy.sample(prompts, {
       groupSize: G,
       maxLength: T,
@@ -332,9 +339,10 @@ export class GPRLTrainer {
     const adv = this.computeAdvantages(ver, rewards, valid, sample, rolloutKl, meanEntropy, B, G);
     const t4 = performance.now();
 
-    // Optimization.
-    const mask = new Uint8Array(N * T);
-    for (let n = 0; n < N; n++) if (valid[n]) for (let t = 0; t < sample.lengths[n]!; t++) mask[n * T + t] = 1;
+    // Optimization. The loss mask leaves out invalid responses and, with maskTruncatedCompletions,
+    // truncated ones (which still counted in the advantages and count in the TRL normalizers).
+    const lm = lossMask(sample.responses, valid, T, c.eosToken, c.maskTruncatedCompletions);
+    const mask = lm.mask;
     const lr = learningRateAt(c, this.stepCount);
     (this.optimizer as unknown as { learningRate: number }).learningRate = lr;
     const lossOpts = {
@@ -344,8 +352,14 @@ export class GPRLTrainer {
       kl: c.klEstimator,
       aggregation: aggregationOf(c.lossType),
       maxLength: T,
+      surrogate: surrogateOf(c.lossType),
+      importanceSampling: c.importanceSamplingLevel,
+      sapoTemperaturePos: c.sapoTemperaturePos,
+      sapoTemperatureNeg: c.sapoTemperatureNeg,
+      ...normalizerOptions(c.lossType, lm),
       ...(c.dualClip !== null ? { dualClip: c.dualClip } : {}),
     };
+    const entropyW = c.entropyCoef > 0 ? tf.tensor2d(tokenWeights(c.lossType, lm, N, T, T), [N, T]) : null;
     const vars = this.policy.trainableVariables as tf.Variable[];
     let lossValue = Number.NaN;
     let gradNormSum = 0;
@@ -358,9 +372,11 @@ export class GPRLTrainer {
       let metrics: PolicyLossMetrics | null = null;
       const { value, grads } = tf.variableGrads(() => {
         const r = this.policy.logProbs(expanded, sample.responses, lpOpts);
-        const res = policyLossOpWithMetrics(r.logp, oldT, refT, advT, maskT, lossOpts);
+        // TRL's entropy masking: the current policy's entropies (no gradient through the mask).
+        const policyMask = c.topEntropyQuantile < 1 ? tf.tensor2d(highEntropyMask(r.entropy.dataSync(), mask, c.topEntropyQuantile), [N, T], 'bool') : null;
+        const res = policyLossOpWithMetrics(r.logp, oldT, refT, advT, maskT, policyMask ? { ...lossOpts, policyMask } : lossOpts);
         metrics = res.metrics;
-        return res.loss;
+        return entropyW ? tf.sub(res.loss, tf.mul(tf.sum(tf.mul(r.entropy, entropyW)), c.entropyCoef)) : res.loss;
       }, vars);
       lossValue = value.dataSync()[0]!;
       value.dispose();
@@ -381,8 +397,11 @@ export class GPRLTrainer {
       if (scale !== 1) tf.dispose(named.map((x) => x.tensor));
     }
     tf.dispose([oldT, refT, advT, maskT]);
-    const t5 = performance.now();
+    entropyW?.dispose();
     this.stepCount++;
+    // TRL's SyncRefModelCallback runs at the end of every refModelSyncSteps-th step.
+    if (c.syncRefModel && this.stepCount % c.refModelSyncSteps === 0) mixReference(this.policy, this.referencePolicy, c.refModelMixupAlpha);
+    const t5 = performance.now();
 
     const stepMs = t5 - t0;
     const metrics: StepMetrics = {

@@ -311,7 +311,7 @@ describe('3. every rejection is a gprl: TypeError/RangeError naming the argument
       new TypeError('gprl: invalid options.out: expected an options object, got Proxy'),
     );
     expect(() => policyLoss(revokedProxy(policyInputs()), policyShape)).toThrow(
-      new TypeError('gprl: invalid inputs: expected an object { logp, logpOld, logpRef?, advantages, mask }, got Proxy'),
+      new TypeError('gprl: invalid inputs: expected an object { logp, logpOld, logpRef?, advantages, mask, policyMask? }, got Proxy'),
     );
     // A live Proxy is an ordinary object: accepted, read through its traps.
     expect(numbers(gprlAdvantages(emb, proxyOf({ ...shape }), proxyOf({ eps: 0.01 })))).toBe(numbers(gprlAdvantages(emb, shape, { eps: 0.01 })));

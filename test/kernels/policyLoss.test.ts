@@ -497,7 +497,7 @@ describe('policyLoss validation', () => {
     );
     expect(() => policyLoss(null as unknown as PolicyLossInputs, shape)).toThrow(TypeError);
     expect(() => policyLoss({ ...ok(), logpref: new Float32Array(6) } as PolicyLossInputs, shape)).toThrow(
-      /invalid inputs\.logpref: expected a known option \(logp, logpOld, logpRef, advantages, mask\)/,
+      /invalid inputs\.logpref: expected a known option \(logp, logpOld, logpRef, advantages, mask, policyMask\)/,
     );
   });
 
