@@ -64,6 +64,9 @@ export interface BandwidthProbe {
   readAll: number;
   copy1: number;
   copyAll: number;
+  /** `memset` bandwidth (bytes written per second / 1e9), 1 thread and all threads. */
+  write1: number;
+  writeAll: number;
   /** Why the addon probe was not used, when it was not. */
   note?: string;
 }
@@ -124,6 +127,13 @@ export interface BenchRow {
   pctCopy?: number | null;
   /** Threads the contender uses (for the bandwidth reference). */
   threads?: number;
+  /**
+   * Streaming floor, ms: bytes read / the probe's read GB/s + bytes written / its write (`memset`)
+   * GB/s, both on all threads (when the comparison gives read and write bytes).
+   */
+  floorMs?: number;
+  /** floorMs / medianMs, percent: how close the contender runs to the memory floor. */
+  pctFloor?: number | null;
   /** Why a row has no numbers, or anything a reader must know. */
   note?: string;
   [extra: string]: unknown;
@@ -191,6 +201,8 @@ export interface Contender {
   threads?: number;
   /** Minimum bytes moved per call for this contender, when different from the comparison's. */
   bytes?: number;
+  /** Bytes written per call for this contender, when different from the comparison's (`bytes` should agree). */
+  writeBytes?: number;
   /** Added to the row. */
   note?: string;
 }
@@ -203,7 +215,15 @@ export interface Comparison {
   dims: Record<string, number>;
   /** Minimum bytes moved per call (inputs read + outputs written). */
   bytes: number;
+  /** Of `bytes`, those read and those written: with them each row gets the streaming floor. */
+  readBytes?: number;
+  writeBytes?: number;
   contenders: Contender[];
+}
+
+/** The streaming floor of a call, ms (docs/benchmarks.md): read bytes at the read rate plus written bytes at the `memset` rate, all threads. */
+export function floorMs(probe: BandwidthProbe, readBytes: number, writeBytes: number): number {
+  return (readBytes / (probe.readAll * 1e9) + writeBytes / (probe.writeAll * 1e9)) * 1e3;
 }
 
 /** Last time per call of each (bench, contender), to skip a larger shape predicted to be too slow. */
@@ -221,6 +241,7 @@ export async function compare(ctx: BenchContext, c: Comparison): Promise<BenchRo
   for (const k of c.contenders) {
     const threads = k.threads ?? 1;
     const bytes = k.bytes ?? c.bytes;
+    const floor = c.readBytes !== undefined ? floorMs(ctx.probe, c.readBytes, k.writeBytes ?? c.writeBytes ?? 0) : undefined;
     const row: BenchRow = {
       name: c.name,
       backend: k.backend,
@@ -234,6 +255,7 @@ export async function compare(ctx: BenchContext, c: Comparison): Promise<BenchRo
       samples: 0,
       bytes,
       threads,
+      ...(floor !== undefined ? { floorMs: floor, pctFloor: null } : {}),
     };
     if (k.note) row.note = k.note;
     try {
@@ -268,6 +290,7 @@ export async function compare(ctx: BenchContext, c: Comparison): Promise<BenchRo
           const all = threads > 1;
           row.pctRead = (row.gbPerSec / (all ? ctx.probe.readAll : ctx.probe.read1)) * 100;
           row.pctCopy = (row.gbPerSec / (all ? ctx.probe.copyAll : ctx.probe.copy1)) * 100;
+          if (floor !== undefined) row.pctFloor = (floor / m.medianMs) * 100;
         }
       }
     } catch (err) {
@@ -292,7 +315,7 @@ export async function compare(ctx: BenchContext, c: Comparison): Promise<BenchRo
 // ---------------------------------------------------------------------------------------------
 
 /** JS fallback: best of `reps` passes of a 4-accumulator Float64Array sum (read) and `set` (copy). */
-function jsBandwidth(bytes: number, reps: number): { read: number; copy: number } {
+function jsBandwidth(bytes: number, reps: number): { read: number; copy: number; write: number } {
   const n = Math.floor(bytes / 8);
   const src = new Float64Array(n).fill(1);
   const dst = new Float64Array(n);
@@ -316,9 +339,15 @@ function jsBandwidth(bytes: number, reps: number): { read: number; copy: number 
     dst.set(src);
     bestCopy = Math.min(bestCopy, performance.now() - t);
   }
+  let bestWrite = Infinity;
+  for (let r = 0; r < reps; r++) {
+    const t = performance.now();
+    dst.fill(r + 2);
+    bestWrite = Math.min(bestWrite, performance.now() - t);
+  }
   if (sink !== (n - (n % 4)) * reps) throw new Error('bandwidth probe: wrong sum');
   // Copy moves 2× the buffer (read + write), as the addon probe counts it.
-  return { read: (n * 8) / (best / 1e3) / 1e9, copy: (2 * n * 8) / (bestCopy / 1e3) / 1e9 };
+  return { read: (n * 8) / (best / 1e3) / 1e9, copy: (2 * n * 8) / (bestCopy / 1e3) / 1e9, write: (n * 8) / (bestWrite / 1e3) / 1e9 };
 }
 
 /**
@@ -335,7 +364,17 @@ export function bandwidthProbe(quick: boolean): BandwidthProbe {
       const threads = addon.getNumThreads();
       const one = addon.memoryBandwidth({ bytes, reps, threads: 1 });
       const all = addon.memoryBandwidth({ bytes, reps, threads });
-      return { source: 'addon', bytes, threads, read1: one.readGBs, readAll: all.readGBs, copy1: one.copyGBs, copyAll: all.copyGBs };
+      return {
+        source: 'addon',
+        bytes,
+        threads,
+        read1: one.readGBs,
+        readAll: all.readGBs,
+        copy1: one.copyGBs,
+        copyAll: all.copyGBs,
+        write1: one.writeGBs,
+        writeAll: all.writeGBs,
+      };
     } catch (err) {
       note = `addon probe failed: ${(err as Error).message}`;
     }
@@ -343,7 +382,7 @@ export function bandwidthProbe(quick: boolean): BandwidthProbe {
     note = `no addon: ${error ?? 'not found'}`;
   }
   const js = jsBandwidth(bytes, reps);
-  return { source: 'js-float64', bytes, threads: 1, read1: js.read, readAll: js.read, copy1: js.copy, copyAll: js.copy, note };
+  return { source: 'js-float64', bytes, threads: 1, read1: js.read, readAll: js.read, copy1: js.copy, copyAll: js.copy, write1: js.write, writeAll: js.write, note };
 }
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -486,8 +525,8 @@ function num(row: Record<string, unknown>, ...keys: string[]): unknown {
 }
 
 function tableCells(rows: readonly Record<string, unknown>[]): { header: string[]; lines: string[][] } {
-  const header = ['bench', 'shape', 'backend', 'ops/s', 'median ms', 'IQR', 'cpu ms', '× js', 'MB', 'GB/s', '% read bw', 'note'];
-  const known = new Set(['name', 'shape', 'backend', 'opsPerSec', 'ops', 'hz', 'medianMs', 'median_ms', 'median', 'spreadPct', 'spread', 'ratioToJs', 'bytes', 'gbPerSec', 'pctRead', 'note', 'dims', 'samples', 'rmePct', 'meanMs', 'minMs', 'threads', 'env', 'stem', 'cpuMs', 'variant', 'pctCopy']);
+  const header = ['bench', 'shape', 'backend', 'ops/s', 'median ms', 'IQR', 'cpu ms', '× js', 'MB', 'GB/s', '% read bw', '% floor', 'note'];
+  const known = new Set(['name', 'shape', 'backend', 'opsPerSec', 'ops', 'hz', 'medianMs', 'median_ms', 'median', 'spreadPct', 'spread', 'ratioToJs', 'bytes', 'gbPerSec', 'pctRead', 'note', 'dims', 'samples', 'rmePct', 'meanMs', 'minMs', 'threads', 'env', 'stem', 'cpuMs', 'variant', 'pctCopy', 'floorMs', 'pctFloor']);
   const lines = rows.map((r) => {
     const shape = typeof r.shape === 'string' ? r.shape : JSON.stringify(r.shape ?? '');
     const spread = num(r, 'spreadPct', 'spread');
@@ -508,6 +547,7 @@ function tableCells(rows: readonly Record<string, unknown>[]): { header: string[
       typeof bytes === 'number' ? fmt(bytes / 1e6) : '—',
       fmt(r.gbPerSec),
       typeof r.pctRead === 'number' ? `${fmt(r.pctRead, 2)}%` : '—',
+      typeof r.pctFloor === 'number' ? `${fmt(r.pctFloor, 2)}%` : '—',
       note,
     ];
   });
@@ -532,7 +572,7 @@ export function formatMarkdown(rows: readonly Record<string, unknown>[]): string
 /** The probe as a short paragraph for the top of the output. */
 export function formatProbe(p: BandwidthProbe): string {
   const src = p.source === 'addon' ? 'C++ addon probe' : 'JS Float64Array probe (no addon)';
-  const head = `memory bandwidth (${src}, ${(p.bytes / 2 ** 20).toFixed(0)} MiB buffer): read ${p.read1.toFixed(1)} GB/s (1 thread), ${p.readAll.toFixed(1)} GB/s (${p.threads} threads); copy ${p.copy1.toFixed(1)} / ${p.copyAll.toFixed(1)} GB/s`;
+  const head = `memory bandwidth (${src}, ${(p.bytes / 2 ** 20).toFixed(0)} MiB buffer): read ${p.read1.toFixed(1)} GB/s (1 thread), ${p.readAll.toFixed(1)} GB/s (${p.threads} threads); copy ${p.copy1.toFixed(1)} / ${p.copyAll.toFixed(1)} GB/s; write (memset) ${p.write1.toFixed(1)} / ${p.writeAll.toFixed(1)} GB/s`;
   return p.note ? `${head}\n  (${p.note})` : head;
 }
 

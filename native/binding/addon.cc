@@ -63,6 +63,7 @@ Napi::Value MemoryBandwidth(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(info.Env());
   o.Set("readGBs", Napi::Number::New(info.Env(), r.read_gbs));
   o.Set("copyGBs", Napi::Number::New(info.Env(), r.copy_gbs));
+  o.Set("writeGBs", Napi::Number::New(info.Env(), r.write_gbs));
   return o;
 }
 

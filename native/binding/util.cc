@@ -108,10 +108,11 @@ AdvantageArgs ReadAdvantageArgs(Args& a, const Shape& s) {
   r.options.std_floor = a.Number("stdFloor", 0.0);
   r.options.unbiased = a.Bool("unbiased");
   r.options.normalize = static_cast<int>(a.Int("normalize", 0, 2));
-  r.out.advantages = a.Array<float>("advantages", B * G);
-  r.out.dim_advantages = a.Array<float>("dimAdvantages", B * G * k);
-  r.out.dim_mean = a.Array<float>("dimMean", B * k);
-  r.out.dim_std = a.Array<float>("dimStd", B * k);
+  // Outputs: null = not requested (the kernel does not write it).
+  r.out.advantages = a.Array<float>("advantages", B * G, true);
+  r.out.dim_advantages = a.Array<float>("dimAdvantages", B * G * k, true);
+  r.out.dim_mean = a.Array<float>("dimMean", B * k, true);
+  r.out.dim_std = a.Array<float>("dimStd", B * k, true);
   return r;
 }
 

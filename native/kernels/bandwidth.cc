@@ -43,7 +43,7 @@ Status memory_bandwidth(std::size_t bytes, int reps, int threads, BandwidthResul
       std::memset(dst.get() + b, 0, (e - b) * sizeof(uint64_t));
     });
     std::vector<uint64_t> sums(static_cast<std::size_t>(threads));
-    double best_read = 1e300, best_copy = 1e300;
+    double best_read = 1e300, best_copy = 1e300, best_write = 1e300;
     for (int r = 0; r < reps; ++r) {
       const double tr = timed_split(words, threads, [&](std::size_t b, std::size_t e) {
         uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
@@ -63,6 +63,10 @@ Status memory_bandwidth(std::size_t bytes, int reps, int threads, BandwidthResul
         std::memcpy(dst.get() + b, src.get() + b, (e - b) * sizeof(uint64_t));
       });
       if (tc < best_copy) best_copy = tc;
+      const double tw = timed_split(words, threads, [&](std::size_t b, std::size_t e) {
+        std::memset(dst.get() + b, static_cast<int>(r + 1), (e - b) * sizeof(uint64_t));
+      });
+      if (tw < best_write) best_write = tw;
     }
     // Keep the sums observable so the read loop is not optimized away.
     volatile uint64_t sink = 0;
@@ -71,6 +75,7 @@ Status memory_bandwidth(std::size_t bytes, int reps, int threads, BandwidthResul
     const double moved = static_cast<double>(words * sizeof(uint64_t));
     result->read_gbs = moved / best_read / 1e9;
     result->copy_gbs = 2.0 * moved / best_copy / 1e9;
+    result->write_gbs = moved / best_write / 1e9;
   } catch (const std::bad_alloc&) {
     return Status::Error("gprl: memoryBandwidth: out of host memory");
   } catch (const std::exception& e) {

@@ -11,6 +11,7 @@ namespace gprl {
 struct BandwidthResult {
   double read_gbs = 0;  // streaming read (sum of 64-bit words), bytes read per second / 1e9
   double copy_gbs = 0;  // copy of the buffer into a second buffer, bytes read + written per second / 1e9
+  double write_gbs = 0;  // memset of the buffer, bytes written per second / 1e9
 };
 
 /** Best of `reps` over a buffer of `bytes` (rounded down to a multiple of 64), on `threads` threads. */
