@@ -186,6 +186,42 @@ export function measure(name: string, fn: () => unknown, opts: Pick<BenchOptions
   };
 }
 
+/**
+ * Time `fn` followed by one turn of the event loop (`setImmediate`), call by call, after `warmup`
+ * such calls: at least `minSamples` samples and until `maxTime` seconds have passed (at most 2000).
+ */
+export async function measureYielding(fn: () => unknown, opts: Pick<BenchOptions, 'maxTime' | 'minSamples'>, warmup = 2): Promise<Measurement> {
+  const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+  for (let i = 0; i < warmup; i++) {
+    fn();
+    await turn();
+  }
+  const sample: number[] = [];
+  const cpu0 = process.cpuUsage();
+  const start = performance.now();
+  while (sample.length < opts.minSamples || (performance.now() - start < opts.maxTime * 1e3 && sample.length < 2000)) {
+    const t = performance.now();
+    fn();
+    await turn();
+    sample.push(performance.now() - t);
+  }
+  const cpu = process.cpuUsage(cpu0);
+  const sorted = [...sample].sort((a, b) => a - b);
+  const median = quantile(sorted, 0.5);
+  const mean = sample.reduce((a, b) => a + b, 0) / sample.length;
+  const sd = Math.sqrt(sample.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(sample.length - 1, 1));
+  return {
+    cpuMs: (cpu.user + cpu.system) / 1e3 / sample.length,
+    medianMs: median,
+    meanMs: mean,
+    minMs: sorted[0]!,
+    spreadPct: ((quantile(sorted, 0.75) - quantile(sorted, 0.25)) / median) * 100,
+    rmePct: ((1.96 * sd) / Math.sqrt(sample.length) / mean) * 100,
+    opsPerSec: 1e3 / median,
+    samples: sample.length,
+  };
+}
+
 export interface Contender {
   /** Label in the `backend` column. */
   backend: string;
@@ -205,6 +241,12 @@ export interface Contender {
   writeBytes?: number;
   /** Added to the row. */
   note?: string;
+  /**
+   * Each timed call is followed by one turn of the event loop (inside the timing), as in a training
+   * loop that awaits between steps: finalizers (e.g. of pooled output memory) get to run. Timed by
+   * `measureYielding` instead of benchmark.js.
+   */
+  yieldBetweenCalls?: boolean;
 }
 
 export interface Comparison {
@@ -276,7 +318,9 @@ export async function compare(ctx: BenchContext, c: Comparison): Promise<BenchRo
         if (oneCall * (ctx.minSamples + 1) > ctx.skipAboveSeconds) {
           row.note = `skipped: one call took ${oneCall.toFixed(2)} s (limit ${ctx.skipAboveSeconds} s per contender)`;
         } else {
-          const m = measure(`${c.name} ${k.backend} ${c.shapeLabel}`, k.fn, ctx, oneCall < 0.05 ? 3 : 0);
+          const m = k.yieldBetweenCalls
+            ? await measureYielding(k.fn, ctx, oneCall < 0.05 ? 3 : 1)
+            : measure(`${c.name} ${k.backend} ${c.shapeLabel}`, k.fn, ctx, oneCall < 0.05 ? 3 : 0);
           history.set(key, { seconds: m.medianMs / 1e3, bytes, shape: c.shapeLabel });
           row.medianMs = m.medianMs;
           row.spreadPct = m.spreadPct;

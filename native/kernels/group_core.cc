@@ -43,9 +43,9 @@ struct Scratch {
   std::vector<double> sdbl;    // G*k float64 scores of the group (fused path)
   std::vector<double> resp;    // G (aggregate per response)
   std::vector<double> dim;     // 6*k when k > kStackDims: (a, b) sums, mu, ss, 1/(sigma+eps) or 0, weight
-  // Staging of one group's float32 outputs (scores, dimAdvantages, advantages, dimMean, dimStd): the
-  // passes write here (in L1), then each requested output is copied out in one contiguous run
-  // (streamed past the caches when large); an output that was not requested is never copied.
+  // Staging of one group's float32 outputs (scores, dimAdvantages, advantages, dimMean, dimStd) for
+  // outputs that are streamed (written here in L1, then copied out past the caches in one contiguous
+  // run) or not requested (written here and dropped). Other outputs are written in place.
   std::vector<float> stage;    // 2*G*k + G + 2*k
 
   Scratch(int64_t G, int64_t k, bool winrate)
@@ -569,8 +569,9 @@ void process_groups(const GroupJob& job, int64_t b0, int64_t b1, Scratch& sc, Gd
 
   for (int64_t b = b0; b < b1; ++b) {
     const uint8_t* mask = mask_all ? mask_all + b * G : nullptr;
-    // Scores: the staging row when computed here (copied out below if requested), else the input.
-    float* __restrict s = kEmb ? st_s : scores_all + b * G * k;
+    // Each output row is written in place when requested and not streamed, else into the L1 staging
+    // row (copied out, streamed, after the pass when requested). Scores are the input without kEmb.
+    float* __restrict s = !kEmb || (scores_all != nullptr && !stream) ? scores_all + b * G * k : st_s;
     const float* __restrict e = kEmb ? emb_all + b * G * 2 * k : nullptr;
 #if GPRL_SSE2
     if (kEmb && b + ahead < B) {
@@ -703,7 +704,7 @@ void process_groups(const GroupJob& job, int64_t b0, int64_t b1, Scratch& sc, Gd
         }
       }
     }
-    if (kEmb && scores_all != nullptr) copy_out(scores_all + b * G * k, s, G * k, stream);
+    if (kEmb && s == st_s && scores_all != nullptr) copy_out(scores_all + b * G * k, s, G * k, stream);
     if (!advantage) continue;
 
     // 3. Per-dimension mean and two-pass std over the valid responses.
@@ -731,8 +732,8 @@ void process_groups(const GroupJob& job, int64_t b0, int64_t b1, Scratch& sc, Gd
         }
       }
     }
-    float* __restrict dmean = st_mean;
-    float* __restrict dstd = st_std;
+    float* __restrict dmean = out.dim_mean != nullptr ? out.dim_mean + b * k : st_mean;
+    float* __restrict dstd = out.dim_std != nullptr ? out.dim_std + b * k : st_std;
 #if GPRL_SSE2
     if constexpr (kVec) {
       int64_t d;
@@ -752,12 +753,10 @@ void process_groups(const GroupJob& job, int64_t b0, int64_t b1, Scratch& sc, Gd
       inv[l] = degenerate ? 0.0 : 1.0 / (sd + opt.eps);
       deg += degenerate && !scalar ? 1 : 0;
     }
-    if (out.dim_mean != nullptr) copy_out(out.dim_mean + b * k, dmean, k, false);
-    if (out.dim_std != nullptr) copy_out(out.dim_std + b * k, dstd, k, false);
     if (group_weights) compute_weights(job.dim_weights, job.lambdas + b * k, k, w);
 
     // 4. Normalized per-dimension advantages and the per-response aggregate (summed over l in order).
-    float* __restrict da = st_da;
+    float* __restrict da = out.dim_advantages != nullptr && !stream ? out.dim_advantages + b * G * k : st_da;
 #if GPRL_SSE2
     if constexpr (kVec) {
       if constexpr (kAvx2) {
@@ -794,11 +793,11 @@ void process_groups(const GroupJob& job, int64_t b0, int64_t b1, Scratch& sc, Gd
       agg[i] = acc;
     }
 
-    if (out.dim_advantages != nullptr) copy_out(out.dim_advantages + b * G * k, da, G * k, stream);
-    float* __restrict adv = st_adv;
+    if (da == st_da && out.dim_advantages != nullptr) copy_out(out.dim_advantages + b * G * k, da, G * k, stream);
+    float* __restrict adv = out.advantages != nullptr && !stream ? out.advantages + b * G : st_adv;
     if (per_dimension) {
       for (int64_t i = 0; i < G; ++i) adv[i] = valid[i] ? static_cast<float>(agg[i]) : 0.0f;
-      if (out.advantages != nullptr) copy_out(out.advantages + b * G, adv, G, stream);
+      if (adv == st_adv && out.advantages != nullptr) copy_out(out.advantages + b * G, adv, G, stream);
     } else if (scalar) {
       double m = 0.0;
       for (int64_t i = 0; i < G; ++i) m += valid[i] ? agg[i] : 0.0;
@@ -814,7 +813,7 @@ void process_groups(const GroupJob& job, int64_t b0, int64_t b1, Scratch& sc, Gd
       if (degenerate) ++deg;
       const double r = degenerate ? 0.0 : 1.0 / (sd + opt.eps);
       for (int64_t i = 0; i < G; ++i) adv[i] = valid[i] ? static_cast<float>((agg[i] - m) * r) : 0.0f;
-      if (out.advantages != nullptr) copy_out(out.advantages + b * G, adv, G, stream);
+      if (adv == st_adv && out.advantages != nullptr) copy_out(out.advantages + b * G, adv, G, stream);
     } else {
       // gdpo: keep A' in float64 for the batch-level pass.
       double* prime = gdpo->prime.data() + b * G;
