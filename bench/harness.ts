@@ -67,6 +67,9 @@ export interface BandwidthProbe {
   /** `memset` bandwidth (bytes written per second / 1e9), 1 thread and all threads. */
   write1: number;
   writeAll: number;
+  /** Wall ns per sigmoid (the kernels' float64 exp-based one, inputs in L1), 1 thread and all threads (addon only). */
+  sigmoidNs1?: number;
+  sigmoidNsAll?: number;
   /** Why the addon probe was not used, when it was not. */
   note?: string;
 }
@@ -257,6 +260,11 @@ export interface Comparison {
   dims: Record<string, number>;
   /** Minimum bytes moved per call (inputs read + outputs written). */
   bytes: number;
+  /**
+   * Sigmoids one call evaluates (arithmetic-bound kernels): rows then report ns per sigmoid and the
+   * probe's ns per sigmoid over it (`pctSigmoidBound`), instead of relying on GB/s.
+   */
+  sigmoids?: number;
   /** Of `bytes`, those read and those written: with them each row gets the streaming floor. */
   readBytes?: number;
   writeBytes?: number;
@@ -335,6 +343,11 @@ export async function compare(ctx: BenchContext, c: Comparison): Promise<BenchRo
           row.pctRead = (row.gbPerSec / (all ? ctx.probe.readAll : ctx.probe.read1)) * 100;
           row.pctCopy = (row.gbPerSec / (all ? ctx.probe.copyAll : ctx.probe.copy1)) * 100;
           if (floor !== undefined) row.pctFloor = (floor / m.medianMs) * 100;
+          if (c.sigmoids !== undefined) {
+            row.nsPerSigmoid = (m.medianMs * 1e6) / c.sigmoids;
+            const probe = all ? ctx.probe.sigmoidNsAll : ctx.probe.sigmoidNs1;
+            if (probe !== undefined) row.pctSigmoidBound = (probe / (row.nsPerSigmoid as number)) * 100;
+          }
         }
       }
     } catch (err) {
@@ -408,7 +421,15 @@ export function bandwidthProbe(quick: boolean): BandwidthProbe {
       const threads = addon.getNumThreads();
       const one = addon.memoryBandwidth({ bytes, reps, threads: 1 });
       const all = addon.memoryBandwidth({ bytes, reps, threads });
+      const sigmoid = typeof addon.sigmoidThroughput === 'function';
+      const sreps = quick ? 200 : 1000;
       return {
+        ...(sigmoid
+          ? {
+              sigmoidNs1: addon.sigmoidThroughput({ count: 4096, reps: sreps, threads: 1 }),
+              sigmoidNsAll: addon.sigmoidThroughput({ count: 4096, reps: sreps, threads }),
+            }
+          : {}),
         source: 'addon',
         bytes,
         threads,
@@ -616,7 +637,9 @@ export function formatMarkdown(rows: readonly Record<string, unknown>[]): string
 /** The probe as a short paragraph for the top of the output. */
 export function formatProbe(p: BandwidthProbe): string {
   const src = p.source === 'addon' ? 'C++ addon probe' : 'JS Float64Array probe (no addon)';
-  const head = `memory bandwidth (${src}, ${(p.bytes / 2 ** 20).toFixed(0)} MiB buffer): read ${p.read1.toFixed(1)} GB/s (1 thread), ${p.readAll.toFixed(1)} GB/s (${p.threads} threads); copy ${p.copy1.toFixed(1)} / ${p.copyAll.toFixed(1)} GB/s; write (memset) ${p.write1.toFixed(1)} / ${p.writeAll.toFixed(1)} GB/s`;
+  const head = `memory bandwidth (${src}, ${(p.bytes / 2 ** 20).toFixed(0)} MiB buffer): read ${p.read1.toFixed(1)} GB/s (1 thread), ${p.readAll.toFixed(1)} GB/s (${p.threads} threads); copy ${p.copy1.toFixed(1)} / ${p.copyAll.toFixed(1)} GB/s; write (memset) ${p.write1.toFixed(1)} / ${p.writeAll.toFixed(1)} GB/s${
+    p.sigmoidNs1 !== undefined ? `\nsigmoid throughput (float64 exp, in L1): ${p.sigmoidNs1.toFixed(2)} ns (1 thread), ${p.sigmoidNsAll!.toFixed(2)} ns (${p.threads} threads) per sigmoid` : ''
+  }`;
   return p.note ? `${head}\n  (${p.note})` : head;
 }
 

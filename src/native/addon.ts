@@ -151,6 +151,11 @@ export interface NativeAddon {
    */
   memoryBandwidth(args: { bytes: number; reps: number; threads: number }): { readGBs: number; copyGBs: number; writeGBs: number };
   /**
+   * Arithmetic probe: nanoseconds of wall time per sigmoid (the kernels' float64 `exp`-based one) with
+   * `threads` threads each evaluating `count` inputs (in L1) `reps` times; best of 3.
+   */
+  sigmoidThroughput(args: { count: number; reps: number; threads: number }): number;
+  /**
    * A Float32Array of `length` elements over recycled native memory (contents unspecified: the
    * kernels overwrite every element of an output), or null when the pool declines (external
    * buffers not allowed in this runtime, or its live-bytes cap reached). The memory returns to the
