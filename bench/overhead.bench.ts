@@ -18,7 +18,7 @@ import { gprlAdvantages } from '../src/kernels/gprlAdvantages.js';
 import { groupAdvantages } from '../src/kernels/groupAdvantages.js';
 import { groupScores } from '../src/kernels/groupScores.js';
 import { preferenceMatrix } from '../src/kernels/preferenceMatrix.js';
-import { DEVICE_CPU, loadAddon } from '../src/native/addon.js';
+import { DEVICE_CPU, loadAddon, type NativeGroupScoresArgs, type NativePreferenceMatrixArgs } from '../src/native/addon.js';
 import { compare, completeContext, gprlInputs, isMain, runStandalone, type BenchContext, type BenchRow, type Contender } from './harness.js';
 
 export const STEM = 'overhead';
@@ -36,14 +36,25 @@ export async function run(partial?: Partial<BenchContext>): Promise<BenchRow[]> 
   const scores = gprlAdvantages(embeddings, shape, { backend: 'cpu' }).scores;
   const adv = { lambdas, dimWeights: null, mask: null, eps: 1e-4, stdFloor: 1e-6, unbiased: true, normalize: 0, device: DEVICE_CPU } as const;
   const first = { embeddings: embeddings.subarray(0, G * 2 * k), lambdas: lambdas.subarray(0, k), scores: scores.subarray(0, G * k) };
+  // Argument objects built once (the binding's cost, not that of building them).
+  const gprlArgs = { ...shape, ...adv, ...out, embeddings, mode: 0, tau: 0.1 };
+  const gprlArgs1 = { ...shape, groups: 1, ...adv, ...one, lambdas: first.lambdas, embeddings: first.embeddings, mode: 0, tau: 0.1 };
+  const advOut = { advantages: out.advantages, dimAdvantages: out.dimAdvantages, dimMean: out.dimMean, dimStd: out.dimStd };
+  const advOne = { advantages: one.advantages, dimAdvantages: one.dimAdvantages, dimMean: one.dimMean, dimStd: one.dimStd };
+  const advArgs = { ...shape, ...adv, ...advOut, scores };
+  const advArgs1 = { ...shape, groups: 1, ...adv, ...advOne, lambdas: first.lambdas, scores: first.scores };
+  const scoreArgs: NativeGroupScoresArgs = { ...shape, embeddings, mode: 0, tau: 0.1, mask: null, device: DEVICE_CPU, out: out.scores };
+  const scoreArgs1: NativeGroupScoresArgs = { ...scoreArgs, groups: 1, embeddings: first.embeddings, out: one.scores };
+  const prefArgs: NativePreferenceMatrixArgs = { ...shape, embeddings, lambdas, tau: 0.1, device: DEVICE_CPU, out: f32(B * G * G) };
+  const prefArgs1: NativePreferenceMatrixArgs = { ...prefArgs, groups: 1, embeddings: first.embeddings, lambdas: first.lambdas, out: f32(G * G) };
   const kernels: { kernel: string; stages: [string, () => unknown][] }[] = [
     {
       kernel: 'gprlAdvantages',
       stages: [
         ['public', () => gprlAdvantages(embeddings, shape, { lambdas, backend: 'cpu' })],
         ['public-out', () => gprlAdvantages(embeddings, shape, { lambdas, backend: 'cpu', out })],
-        ['addon', () => addon.gprlAdvantages({ ...shape, ...adv, ...out, embeddings, mode: 0, tau: 0.1 })],
-        ['addon-1', () => addon.gprlAdvantages({ ...shape, groups: 1, ...adv, ...one, lambdas: first.lambdas, embeddings: first.embeddings, mode: 0, tau: 0.1 })],
+        ['addon', () => addon.gprlAdvantages(gprlArgs)],
+        ['addon-1', () => addon.gprlAdvantages(gprlArgs1)],
       ],
     },
     {
@@ -51,28 +62,24 @@ export async function run(partial?: Partial<BenchContext>): Promise<BenchRow[]> 
       stages: [
         ['public', () => groupAdvantages(scores, shape, { lambdas, backend: 'cpu' })],
         ['public-out', () => groupAdvantages(scores, shape, { lambdas, backend: 'cpu', out: { advantages: out.advantages, dimAdvantages: out.dimAdvantages, dimMean: out.dimMean, dimStd: out.dimStd } })],
-        ['addon', () => addon.groupAdvantages({ ...shape, ...adv, advantages: out.advantages, dimAdvantages: out.dimAdvantages, dimMean: out.dimMean, dimStd: out.dimStd, scores })],
-        [
-          'addon-1',
-          () =>
-            addon.groupAdvantages({ ...shape, groups: 1, ...adv, lambdas: first.lambdas, advantages: one.advantages, dimAdvantages: one.dimAdvantages, dimMean: one.dimMean, dimStd: one.dimStd, scores: first.scores }),
-        ],
+        ['addon', () => addon.groupAdvantages(advArgs)],
+        ['addon-1', () => addon.groupAdvantages(advArgs1)],
       ],
     },
     {
       kernel: 'groupScores',
       stages: [
         ['public', () => groupScores(embeddings, shape, { backend: 'cpu' })],
-        ['addon', () => addon.groupScores({ ...shape, embeddings, mode: 0, tau: 0.1, mask: null, device: DEVICE_CPU, out: out.scores })],
-        ['addon-1', () => addon.groupScores({ ...shape, groups: 1, embeddings: first.embeddings, mode: 0, tau: 0.1, mask: null, device: DEVICE_CPU, out: one.scores })],
+        ['addon', () => addon.groupScores(scoreArgs)],
+        ['addon-1', () => addon.groupScores(scoreArgs1)],
       ],
     },
     {
       kernel: 'preferenceMatrix',
       stages: [
         ['public', () => preferenceMatrix(embeddings, shape, { lambdas, backend: 'cpu' })],
-        ['addon', () => addon.preferenceMatrix({ ...shape, embeddings, lambdas, tau: 0.1, device: DEVICE_CPU, out: f32(B * G * G) })],
-        ['addon-1', () => addon.preferenceMatrix({ ...shape, groups: 1, embeddings: first.embeddings, lambdas: first.lambdas, tau: 0.1, device: DEVICE_CPU, out: f32(G * G) })],
+        ['addon', () => addon.preferenceMatrix(prefArgs)],
+        ['addon-1', () => addon.preferenceMatrix(prefArgs1)],
       ],
     },
   ];
