@@ -7,8 +7,10 @@ this version has no masking. It returns the five outputs of the kernel (fresh te
 
 usage: python gprl_advantages.py <dir> <B> <G> <k> <threads> <max_seconds> <min_samples>
   <dir>/embeddings.f32 ([B][G][2k] float32) and <dir>/lambdas.f32 ([B][k]) are the inputs.
-Prints one JSON object: medians (ms) of eager and compiled calls, sample counts, versions, and the
-first outputs of the compiled call for the caller to check against gprl's.
+Prints one JSON object: for each thread count (1 and <threads>), medians (ms) of eager and compiled
+calls and sample counts; versions; the first outputs of the compiled call for the caller to check
+against gprl's. (With other work on the machine, PyTorch's multi-threaded runs can be much slower
+than its single-threaded ones, so both are reported.)
 """
 import json
 import statistics
@@ -45,25 +47,30 @@ def timed(fn, max_seconds: float, min_samples: int):
 
 def main() -> None:
     d, B, G, k, threads, max_s, min_n = sys.argv[1], *map(int, sys.argv[2:6]), float(sys.argv[6]), int(sys.argv[7])
-    torch.set_num_threads(threads)
     emb = torch.from_file(f"{d}/embeddings.f32", size=B * G * 2 * k, dtype=torch.float32).view(B, G, 2 * k)
     lam = torch.from_file(f"{d}/lambdas.f32", size=B * k, dtype=torch.float32).view(B, k)
-    out = {"torch": torch.__version__, "threads": torch.get_num_threads()}
+    out = {"torch": torch.__version__, "runs": []}
+    compiled = torch.compile(gprl_advantages, dynamic=False)
+    res = None
     with torch.inference_mode():
-        for _ in range(2):
-            gprl_advantages(emb, lam)
-        out["eagerMs"], out["eagerSamples"] = timed(lambda: gprl_advantages(emb, lam), max_s, min_n)
-        try:
-            compiled = torch.compile(gprl_advantages, dynamic=False)
-            t = time.perf_counter()
-            compiled(emb, lam)
-            out["compileSeconds"] = time.perf_counter() - t
+        for n in sorted({1, threads}):
+            torch.set_num_threads(n)
+            run = {"threads": torch.get_num_threads()}
             for _ in range(2):
+                gprl_advantages(emb, lam)
+            run["eagerMs"], run["eagerSamples"] = timed(lambda: gprl_advantages(emb, lam), max_s, min_n)
+            try:
+                t = time.perf_counter()
                 compiled(emb, lam)
-            out["compiledMs"], out["compiledSamples"] = timed(lambda: compiled(emb, lam), max_s, min_n)
-            res = compiled(emb, lam)
-        except Exception as err:  # noqa: BLE001 - reported, the eager row still stands
-            out["compileError"] = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+                run["compileSeconds"] = time.perf_counter() - t
+                for _ in range(2):
+                    compiled(emb, lam)
+                run["compiledMs"], run["compiledSamples"] = timed(lambda: compiled(emb, lam), max_s, min_n)
+                res = compiled(emb, lam)
+            except Exception as err:  # noqa: BLE001 - reported, the eager row still stands
+                run["compileError"] = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+            out["runs"].append(run)
+        if res is None:
             res = gprl_advantages(emb, lam)
     names = ["advantages", "dimAdvantages", "dimMean", "dimStd", "scores"]
     out["check"] = {n: r.reshape(-1)[:8].tolist() for n, r in zip(names, res)}

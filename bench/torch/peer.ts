@@ -14,8 +14,7 @@ import type { GroupShape } from '../../src/types.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
-export interface TorchResult {
-  torch: string;
+export interface TorchRun {
   threads: number;
   eagerMs: number;
   eagerSamples: number;
@@ -23,6 +22,12 @@ export interface TorchResult {
   compiledSamples?: number;
   compileSeconds?: number;
   compileError?: string;
+}
+
+export interface TorchResult {
+  torch: string;
+  /** One per thread count: 1 and the C++ path's. */
+  runs: TorchRun[];
   /** First 8 values of each output of the compiled (or eager) call. */
   check: Record<'advantages' | 'dimAdvantages' | 'dimMean' | 'dimStd' | 'scores', number[]>;
 }
