@@ -27,6 +27,8 @@ import {
   type BenchRow,
   type Contender,
   floorMs,
+  floorProbe,
+  type BandwidthProbe,
 } from './harness.js';
 import { gprlAdvantagesComposed, type ComposedResult } from './tfjs/gprlAdvantagesComposed.js';
 import { runTorch, torchPython } from './torch/peer.js';
@@ -163,7 +165,10 @@ export async function run(partial?: Partial<BenchContext>): Promise<BenchRow[]> 
     }
     contenders.push(tfjsContender('cpu', embeddings, shape, lambdas, ref));
     contenders.push(tfjsContender('wasm', embeddings, shape, lambdas, ref));
+    // The floor's bandwidths: the start probe and one measured now, the higher of each.
+    const probe = label === 'small' ? ctx.probe : floorProbe(ctx.probe);
     const shapeRows = await compare(ctx, {
+      probe,
       name: STEM,
       shapeLabel: label,
       dims: { ...shape },
@@ -172,7 +177,11 @@ export async function run(partial?: Partial<BenchContext>): Promise<BenchRow[]> 
       writeBytes: gprlAdvantagesWriteBytes(shape),
       contenders,
     });
-    if (label !== 'small') shapeRows.push(...torchRows(ctx, label, shape, embeddings, lambdas, ref, addon?.getNumThreads() ?? 1));
+    if (label !== 'small') shapeRows.push(...torchRows(ctx, probe, label, shape, embeddings, lambdas, ref, addon?.getNumThreads() ?? 1));
+    const first = shapeRows[0];
+    if (first && first.floorMs !== undefined) {
+      first.floorProbe = `floor ${first.floorMs.toPrecision(3)} ms from read ${probe.readAll.toFixed(1)} GB/s, write ${probe.writeAll.toFixed(1)} GB/s (${probe.threads} threads)`;
+    }
     // The ratio's reference: the faster torch.compile row (its 1-thread and multi-thread runs).
     const compiledMs = shapeRows.filter((r) => r.backend.startsWith('torch-compile') && r.medianMs !== null).map((r) => r.medianMs!);
     const compiled = compiledMs.length > 0 ? Math.min(...compiledMs) : null;
@@ -202,6 +211,7 @@ function checkRequested(what: string, got: GprlAdvantageResult, ref: Outputs, sh
  */
 function torchRows(
   ctx: BenchContext,
+  probe: BandwidthProbe,
   label: string,
   shape: GroupShape,
   embeddings: Float32Array,
@@ -221,7 +231,7 @@ function torchRows(
     samples: 0,
     bytes: gprlAdvantagesBytes(shape),
     threads,
-    floorMs: floorMs(ctx.probe, gprlAdvantagesReadBytes(shape), gprlAdvantagesWriteBytes(shape)),
+    floorMs: floorMs(probe, gprlAdvantagesReadBytes(shape), gprlAdvantagesWriteBytes(shape)),
     pctFloor: null,
   });
   const py = torchPython();
@@ -250,7 +260,7 @@ function torchRows(
       row.opsPerSec = 1e3 / ms;
       row.samples = samples ?? 0;
       row.gbPerSec = row.bytes! / (ms / 1e3) / 1e9;
-      row.pctRead = (row.gbPerSec / (run.threads > 1 ? ctx.probe.readAll : ctx.probe.read1)) * 100;
+      row.pctRead = (row.gbPerSec / (run.threads > 1 ? probe.readAll : probe.read1)) * 100;
       row.pctFloor = (row.floorMs! / ms) * 100;
       row.note = note;
       row.torchCheck = 'first 8 values of each output match gprl';

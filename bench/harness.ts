@@ -268,7 +268,28 @@ export interface Comparison {
   /** Of `bytes`, those read and those written: with them each row gets the streaming floor. */
   readBytes?: number;
   writeBytes?: number;
+  /** The bandwidths of the floor, when not the run's start probe (see `floorProbe`). */
+  probe?: BandwidthProbe;
   contenders: Contender[];
+}
+
+/**
+ * The probe a comparison's floor uses: the run's start probe and one measured again just before the
+ * comparison (same conditions as its contenders when other work on the machine comes and goes),
+ * taking the higher of the two bandwidths each (the lower floor: % floor is never flattered by a
+ * probe that happened to run while the machine was busy).
+ */
+export function floorProbe(start: BandwidthProbe): BandwidthProbe {
+  const now = bandwidthProbe(true);
+  return {
+    ...start,
+    read1: Math.max(start.read1, now.read1),
+    readAll: Math.max(start.readAll, now.readAll),
+    write1: Math.max(start.write1, now.write1),
+    writeAll: Math.max(start.writeAll, now.writeAll),
+    copy1: Math.max(start.copy1, now.copy1),
+    copyAll: Math.max(start.copyAll, now.copyAll),
+  };
 }
 
 /** The streaming floor of a call, ms (docs/benchmarks.md): read bytes at the read rate plus written bytes at the `memset` rate, all threads. */
@@ -291,7 +312,7 @@ export async function compare(ctx: BenchContext, c: Comparison): Promise<BenchRo
   for (const k of c.contenders) {
     const threads = k.threads ?? 1;
     const bytes = k.bytes ?? c.bytes;
-    const floor = c.readBytes !== undefined ? floorMs(ctx.probe, c.readBytes, k.writeBytes ?? c.writeBytes ?? 0) : undefined;
+    const floor = c.readBytes !== undefined ? floorMs(c.probe ?? ctx.probe, c.readBytes, k.writeBytes ?? c.writeBytes ?? 0) : undefined;
     const row: BenchRow = {
       name: c.name,
       backend: k.backend,
