@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'build/', 'build-*/', 'prebuilds/', 'node_modules/', 'runs/', 'coverage/'] },
+  { ignores: ['dist/', 'build/', 'build-*/', 'prebuilds/', 'node_modules/', 'runs/', 'coverage/', '.venv/', 'scratch/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

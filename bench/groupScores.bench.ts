@@ -44,7 +44,16 @@ export async function run(partial?: Partial<BenchContext>): Promise<BenchRow[]> 
         (got, backend) => assertClose(`${backend} scores`, got, ref, 1e-5, 1e-6),
       );
       rows.push(
-        ...(await compare(ctx, { name: STEM, variant: mode, shapeLabel: label, dims: { ...shape }, bytes: groupScoresBytes(shape), contenders })),
+        ...(await compare(ctx, {
+          name: STEM,
+          variant: mode,
+          shapeLabel: label,
+          dims: { ...shape },
+          bytes: groupScoresBytes(shape),
+          // winrate: one sigmoid per unordered pair and dimension (σ(s_ji) = 1 − σ(s_ij)).
+          ...(mode === 'winrate' ? { sigmoids: (shape.groups * shape.groupSize * (shape.groupSize - 1) * shape.dims) / 2 } : {}),
+          contenders,
+        })),
       );
     }
   }

@@ -64,6 +64,12 @@ export interface BandwidthProbe {
   readAll: number;
   copy1: number;
   copyAll: number;
+  /** `memset` bandwidth (bytes written per second / 1e9), 1 thread and all threads. */
+  write1: number;
+  writeAll: number;
+  /** Wall ns per sigmoid (the kernels' float64 exp-based one, inputs in L1), 1 thread and all threads (addon only). */
+  sigmoidNs1?: number;
+  sigmoidNsAll?: number;
   /** Why the addon probe was not used, when it was not. */
   note?: string;
 }
@@ -124,6 +130,13 @@ export interface BenchRow {
   pctCopy?: number | null;
   /** Threads the contender uses (for the bandwidth reference). */
   threads?: number;
+  /**
+   * Streaming floor, ms: bytes read / the probe's read GB/s + bytes written / its write (`memset`)
+   * GB/s, both on all threads (when the comparison gives read and write bytes).
+   */
+  floorMs?: number;
+  /** floorMs / medianMs, percent: how close the contender runs to the memory floor. */
+  pctFloor?: number | null;
   /** Why a row has no numbers, or anything a reader must know. */
   note?: string;
   [extra: string]: unknown;
@@ -176,6 +189,42 @@ export function measure(name: string, fn: () => unknown, opts: Pick<BenchOptions
   };
 }
 
+/**
+ * Time `fn` followed by one turn of the event loop (`setImmediate`), call by call, after `warmup`
+ * such calls: at least `minSamples` samples and until `maxTime` seconds have passed (at most 2000).
+ */
+export async function measureYielding(fn: () => unknown, opts: Pick<BenchOptions, 'maxTime' | 'minSamples'>, warmup = 2): Promise<Measurement> {
+  const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+  for (let i = 0; i < warmup; i++) {
+    fn();
+    await turn();
+  }
+  const sample: number[] = [];
+  const cpu0 = process.cpuUsage();
+  const start = performance.now();
+  while (sample.length < opts.minSamples || (performance.now() - start < opts.maxTime * 1e3 && sample.length < 2000)) {
+    const t = performance.now();
+    fn();
+    await turn();
+    sample.push(performance.now() - t);
+  }
+  const cpu = process.cpuUsage(cpu0);
+  const sorted = [...sample].sort((a, b) => a - b);
+  const median = quantile(sorted, 0.5);
+  const mean = sample.reduce((a, b) => a + b, 0) / sample.length;
+  const sd = Math.sqrt(sample.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(sample.length - 1, 1));
+  return {
+    cpuMs: (cpu.user + cpu.system) / 1e3 / sample.length,
+    medianMs: median,
+    meanMs: mean,
+    minMs: sorted[0]!,
+    spreadPct: ((quantile(sorted, 0.75) - quantile(sorted, 0.25)) / median) * 100,
+    rmePct: ((1.96 * sd) / Math.sqrt(sample.length) / mean) * 100,
+    opsPerSec: 1e3 / median,
+    samples: sample.length,
+  };
+}
+
 export interface Contender {
   /** Label in the `backend` column. */
   backend: string;
@@ -191,8 +240,16 @@ export interface Contender {
   threads?: number;
   /** Minimum bytes moved per call for this contender, when different from the comparison's. */
   bytes?: number;
+  /** Bytes written per call for this contender, when different from the comparison's (`bytes` should agree). */
+  writeBytes?: number;
   /** Added to the row. */
   note?: string;
+  /**
+   * Each timed call is followed by one turn of the event loop (inside the timing), as in a training
+   * loop that awaits between steps: finalizers (e.g. of pooled output memory) get to run. Timed by
+   * `measureYielding` instead of benchmark.js.
+   */
+  yieldBetweenCalls?: boolean;
 }
 
 export interface Comparison {
@@ -203,7 +260,41 @@ export interface Comparison {
   dims: Record<string, number>;
   /** Minimum bytes moved per call (inputs read + outputs written). */
   bytes: number;
+  /**
+   * Sigmoids one call evaluates (arithmetic-bound kernels): rows then report ns per sigmoid and the
+   * probe's ns per sigmoid over it (`pctSigmoidBound`), instead of relying on GB/s.
+   */
+  sigmoids?: number;
+  /** Of `bytes`, those read and those written: with them each row gets the streaming floor. */
+  readBytes?: number;
+  writeBytes?: number;
+  /** The bandwidths of the floor, when not the run's start probe (see `floorProbe`). */
+  probe?: BandwidthProbe;
   contenders: Contender[];
+}
+
+/**
+ * The probe a comparison's floor uses: the run's start probe and one measured again just before the
+ * comparison (same conditions as its contenders when other work on the machine comes and goes),
+ * taking the higher of the two bandwidths each (the lower floor: % floor is never flattered by a
+ * probe that happened to run while the machine was busy).
+ */
+export function floorProbe(start: BandwidthProbe): BandwidthProbe {
+  const now = bandwidthProbe(true);
+  return {
+    ...start,
+    read1: Math.max(start.read1, now.read1),
+    readAll: Math.max(start.readAll, now.readAll),
+    write1: Math.max(start.write1, now.write1),
+    writeAll: Math.max(start.writeAll, now.writeAll),
+    copy1: Math.max(start.copy1, now.copy1),
+    copyAll: Math.max(start.copyAll, now.copyAll),
+  };
+}
+
+/** The streaming floor of a call, ms (docs/benchmarks.md): read bytes at the read rate plus written bytes at the `memset` rate, all threads. */
+export function floorMs(probe: BandwidthProbe, readBytes: number, writeBytes: number): number {
+  return (readBytes / (probe.readAll * 1e9) + writeBytes / (probe.writeAll * 1e9)) * 1e3;
 }
 
 /** Last time per call of each (bench, contender), to skip a larger shape predicted to be too slow. */
@@ -221,6 +312,7 @@ export async function compare(ctx: BenchContext, c: Comparison): Promise<BenchRo
   for (const k of c.contenders) {
     const threads = k.threads ?? 1;
     const bytes = k.bytes ?? c.bytes;
+    const floor = c.readBytes !== undefined ? floorMs(c.probe ?? ctx.probe, c.readBytes, k.writeBytes ?? c.writeBytes ?? 0) : undefined;
     const row: BenchRow = {
       name: c.name,
       backend: k.backend,
@@ -234,6 +326,7 @@ export async function compare(ctx: BenchContext, c: Comparison): Promise<BenchRo
       samples: 0,
       bytes,
       threads,
+      ...(floor !== undefined ? { floorMs: floor, pctFloor: null } : {}),
     };
     if (k.note) row.note = k.note;
     try {
@@ -254,7 +347,9 @@ export async function compare(ctx: BenchContext, c: Comparison): Promise<BenchRo
         if (oneCall * (ctx.minSamples + 1) > ctx.skipAboveSeconds) {
           row.note = `skipped: one call took ${oneCall.toFixed(2)} s (limit ${ctx.skipAboveSeconds} s per contender)`;
         } else {
-          const m = measure(`${c.name} ${k.backend} ${c.shapeLabel}`, k.fn, ctx, oneCall < 0.05 ? 3 : 0);
+          const m = k.yieldBetweenCalls
+            ? await measureYielding(k.fn, ctx, oneCall < 0.05 ? 3 : 1)
+            : measure(`${c.name} ${k.backend} ${c.shapeLabel}`, k.fn, ctx, oneCall < 0.05 ? 3 : 0);
           history.set(key, { seconds: m.medianMs / 1e3, bytes, shape: c.shapeLabel });
           row.medianMs = m.medianMs;
           row.spreadPct = m.spreadPct;
@@ -268,6 +363,12 @@ export async function compare(ctx: BenchContext, c: Comparison): Promise<BenchRo
           const all = threads > 1;
           row.pctRead = (row.gbPerSec / (all ? ctx.probe.readAll : ctx.probe.read1)) * 100;
           row.pctCopy = (row.gbPerSec / (all ? ctx.probe.copyAll : ctx.probe.copy1)) * 100;
+          if (floor !== undefined) row.pctFloor = (floor / m.medianMs) * 100;
+          if (c.sigmoids !== undefined) {
+            row.nsPerSigmoid = (m.medianMs * 1e6) / c.sigmoids;
+            const probe = all ? ctx.probe.sigmoidNsAll : ctx.probe.sigmoidNs1;
+            if (probe !== undefined) row.pctSigmoidBound = (probe / (row.nsPerSigmoid as number)) * 100;
+          }
         }
       }
     } catch (err) {
@@ -292,7 +393,7 @@ export async function compare(ctx: BenchContext, c: Comparison): Promise<BenchRo
 // ---------------------------------------------------------------------------------------------
 
 /** JS fallback: best of `reps` passes of a 4-accumulator Float64Array sum (read) and `set` (copy). */
-function jsBandwidth(bytes: number, reps: number): { read: number; copy: number } {
+function jsBandwidth(bytes: number, reps: number): { read: number; copy: number; write: number } {
   const n = Math.floor(bytes / 8);
   const src = new Float64Array(n).fill(1);
   const dst = new Float64Array(n);
@@ -316,9 +417,15 @@ function jsBandwidth(bytes: number, reps: number): { read: number; copy: number 
     dst.set(src);
     bestCopy = Math.min(bestCopy, performance.now() - t);
   }
+  let bestWrite = Infinity;
+  for (let r = 0; r < reps; r++) {
+    const t = performance.now();
+    dst.fill(r + 2);
+    bestWrite = Math.min(bestWrite, performance.now() - t);
+  }
   if (sink !== (n - (n % 4)) * reps) throw new Error('bandwidth probe: wrong sum');
   // Copy moves 2× the buffer (read + write), as the addon probe counts it.
-  return { read: (n * 8) / (best / 1e3) / 1e9, copy: (2 * n * 8) / (bestCopy / 1e3) / 1e9 };
+  return { read: (n * 8) / (best / 1e3) / 1e9, copy: (2 * n * 8) / (bestCopy / 1e3) / 1e9, write: (n * 8) / (bestWrite / 1e3) / 1e9 };
 }
 
 /**
@@ -335,7 +442,25 @@ export function bandwidthProbe(quick: boolean): BandwidthProbe {
       const threads = addon.getNumThreads();
       const one = addon.memoryBandwidth({ bytes, reps, threads: 1 });
       const all = addon.memoryBandwidth({ bytes, reps, threads });
-      return { source: 'addon', bytes, threads, read1: one.readGBs, readAll: all.readGBs, copy1: one.copyGBs, copyAll: all.copyGBs };
+      const sigmoid = typeof addon.sigmoidThroughput === 'function';
+      const sreps = quick ? 200 : 1000;
+      return {
+        ...(sigmoid
+          ? {
+              sigmoidNs1: addon.sigmoidThroughput({ count: 4096, reps: sreps, threads: 1 }),
+              sigmoidNsAll: addon.sigmoidThroughput({ count: 4096, reps: sreps, threads }),
+            }
+          : {}),
+        source: 'addon',
+        bytes,
+        threads,
+        read1: one.readGBs,
+        readAll: all.readGBs,
+        copy1: one.copyGBs,
+        copyAll: all.copyGBs,
+        write1: one.writeGBs,
+        writeAll: all.writeGBs,
+      };
     } catch (err) {
       note = `addon probe failed: ${(err as Error).message}`;
     }
@@ -343,7 +468,7 @@ export function bandwidthProbe(quick: boolean): BandwidthProbe {
     note = `no addon: ${error ?? 'not found'}`;
   }
   const js = jsBandwidth(bytes, reps);
-  return { source: 'js-float64', bytes, threads: 1, read1: js.read, readAll: js.read, copy1: js.copy, copyAll: js.copy, note };
+  return { source: 'js-float64', bytes, threads: 1, read1: js.read, readAll: js.read, copy1: js.copy, copyAll: js.copy, write1: js.write, writeAll: js.write, note };
 }
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -486,8 +611,8 @@ function num(row: Record<string, unknown>, ...keys: string[]): unknown {
 }
 
 function tableCells(rows: readonly Record<string, unknown>[]): { header: string[]; lines: string[][] } {
-  const header = ['bench', 'shape', 'backend', 'ops/s', 'median ms', 'IQR', 'cpu ms', '× js', 'MB', 'GB/s', '% read bw', 'note'];
-  const known = new Set(['name', 'shape', 'backend', 'opsPerSec', 'ops', 'hz', 'medianMs', 'median_ms', 'median', 'spreadPct', 'spread', 'ratioToJs', 'bytes', 'gbPerSec', 'pctRead', 'note', 'dims', 'samples', 'rmePct', 'meanMs', 'minMs', 'threads', 'env', 'stem', 'cpuMs', 'variant', 'pctCopy']);
+  const header = ['bench', 'shape', 'backend', 'ops/s', 'median ms', 'IQR', 'cpu ms', '× js', 'MB', 'GB/s', '% read bw', '% floor', 'note'];
+  const known = new Set(['name', 'shape', 'backend', 'opsPerSec', 'ops', 'hz', 'medianMs', 'median_ms', 'median', 'spreadPct', 'spread', 'ratioToJs', 'bytes', 'gbPerSec', 'pctRead', 'note', 'dims', 'samples', 'rmePct', 'meanMs', 'minMs', 'threads', 'env', 'stem', 'cpuMs', 'variant', 'pctCopy', 'floorMs', 'pctFloor']);
   const lines = rows.map((r) => {
     const shape = typeof r.shape === 'string' ? r.shape : JSON.stringify(r.shape ?? '');
     const spread = num(r, 'spreadPct', 'spread');
@@ -508,6 +633,7 @@ function tableCells(rows: readonly Record<string, unknown>[]): { header: string[
       typeof bytes === 'number' ? fmt(bytes / 1e6) : '—',
       fmt(r.gbPerSec),
       typeof r.pctRead === 'number' ? `${fmt(r.pctRead, 2)}%` : '—',
+      typeof r.pctFloor === 'number' ? `${fmt(r.pctFloor, 2)}%` : '—',
       note,
     ];
   });
@@ -532,7 +658,9 @@ export function formatMarkdown(rows: readonly Record<string, unknown>[]): string
 /** The probe as a short paragraph for the top of the output. */
 export function formatProbe(p: BandwidthProbe): string {
   const src = p.source === 'addon' ? 'C++ addon probe' : 'JS Float64Array probe (no addon)';
-  const head = `memory bandwidth (${src}, ${(p.bytes / 2 ** 20).toFixed(0)} MiB buffer): read ${p.read1.toFixed(1)} GB/s (1 thread), ${p.readAll.toFixed(1)} GB/s (${p.threads} threads); copy ${p.copy1.toFixed(1)} / ${p.copyAll.toFixed(1)} GB/s`;
+  const head = `memory bandwidth (${src}, ${(p.bytes / 2 ** 20).toFixed(0)} MiB buffer): read ${p.read1.toFixed(1)} GB/s (1 thread), ${p.readAll.toFixed(1)} GB/s (${p.threads} threads); copy ${p.copy1.toFixed(1)} / ${p.copyAll.toFixed(1)} GB/s; write (memset) ${p.write1.toFixed(1)} / ${p.writeAll.toFixed(1)} GB/s${
+    p.sigmoidNs1 !== undefined ? `\nsigmoid throughput (float64 exp, in L1): ${p.sigmoidNs1.toFixed(2)} ns (1 thread), ${p.sigmoidNsAll!.toFixed(2)} ns (${p.threads} threads) per sigmoid` : ''
+  }`;
   return p.note ? `${head}\n  (${p.note})` : head;
 }
 

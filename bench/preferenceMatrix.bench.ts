@@ -2,7 +2,8 @@
  * `preferenceMatrix` (with λ, τ = 0.1) on every kernel backend.
  *
  * Bytes moved per call (minimum): read embeddings 8·B·G·k + λ 4·B·k; write P 4·B·G²
- * = 8·B·G·k + 4·B·k + 4·B·G². Each of the B·G² entries costs k pair scores and one sigmoid.
+ * = 8·B·G·k + 4·B·k + 4·B·G². Each of the B·G² entries costs k pair scores and one sigmoid: the
+ * kernel is arithmetic-bound, so rows report ns per sigmoid against the same-run sigmoid probe.
  */
 import { preferenceMatrix } from '../src/kernels/preferenceMatrix.js';
 import type { GroupShape } from '../src/types.js';
@@ -38,7 +39,8 @@ export async function run(partial?: Partial<BenchContext>): Promise<BenchRow[]> 
       (backend) => preferenceMatrix(embeddings, shape, { lambdas, backend }),
       (got, backend) => assertClose(`${backend} P`, got, ref, 1e-5, 1e-6),
     );
-    rows.push(...(await compare(ctx, { name: STEM, shapeLabel: label, dims: { ...shape }, bytes: preferenceMatrixBytes(shape), contenders })));
+    const sigmoids = shape.groups * shape.groupSize * shape.groupSize;
+    rows.push(...(await compare(ctx, { name: STEM, shapeLabel: label, dims: { ...shape }, bytes: preferenceMatrixBytes(shape), sigmoids, contenders })));
   }
   return rows;
 }

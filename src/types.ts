@@ -69,7 +69,17 @@ export interface AdvantageOptions {
   out?: AdvantageOutputBuffers;
 }
 
+/** The output arrays of `gprlAdvantages`, as named in its result and in `options.outputs`. */
+export type GprlOutputName = 'advantages' | 'dimAdvantages' | 'dimMean' | 'dimStd' | 'scores';
+
 export interface GprlAdvantageOptions extends AdvantageOptions {
+  /**
+   * The outputs to compute and return, e.g. `['advantages', 'dimMean', 'dimStd']`. An output not
+   * listed is neither written nor allocated, and comes back as an empty `Float32Array` (length 0);
+   * the counts are always computed. An `options.out` array may only be given for a listed output.
+   * Defaults to all five.
+   */
+  outputs?: readonly GprlOutputName[];
   /** Group score mode, `'logit'` (closed form, O(G·k)) or `'winrate'` (O(G²·k)). Defaults to `'logit'`. */
   mode?: ScoreMode;
   /** Temperature of the win-rate sigmoid, > 0. Used only by `'winrate'`. Defaults to `0.1`. */

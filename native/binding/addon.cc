@@ -63,7 +63,19 @@ Napi::Value MemoryBandwidth(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(info.Env());
   o.Set("readGBs", Napi::Number::New(info.Env(), r.read_gbs));
   o.Set("copyGBs", Napi::Number::New(info.Env(), r.copy_gbs));
+  o.Set("writeGBs", Napi::Number::New(info.Env(), r.write_gbs));
   return o;
+}
+
+Napi::Value SigmoidThroughput(const Napi::CallbackInfo& info) {
+  Args a(info, "sigmoidThroughput");
+  const int64_t count = a.Int("count", 16, int64_t{1} << 24);
+  const int reps = static_cast<int>(a.Int("reps", 1, 1000000));
+  const int threads = static_cast<int>(a.Int("threads", 1, 4096));
+  double ns = 0;
+  const Status s = sigmoid_throughput(static_cast<std::size_t>(count), reps, threads, &ns);
+  if (!s.ok) throw Napi::Error::New(info.Env(), s.message);
+  return Napi::Number::New(info.Env(), ns);
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -82,6 +94,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads, "setNumThreads"));
   exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads, "getNumThreads"));
   exports.Set("memoryBandwidth", Napi::Function::New(env, MemoryBandwidth, "memoryBandwidth"));
+  exports.Set("sigmoidThroughput", Napi::Function::New(env, SigmoidThroughput, "sigmoidThroughput"));
 
   std::vector<Registration> regs = registry();
   std::sort(regs.begin(), regs.end(), [](const Registration& x, const Registration& y) { return x.name < y.name; });

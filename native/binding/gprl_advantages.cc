@@ -33,7 +33,7 @@ Napi::Value GprlAdvantages(const Napi::CallbackInfo& info) {
   job.embeddings = a.Array<float>("embeddings", B * G * 2 * k);
   job.params.mode = static_cast<int>(a.Int("mode", 0, 1));
   job.params.tau = a.Number("tau", 0.0);
-  job.scores = a.Array<float>("scores", B * G * k);
+  job.scores = a.Array<float>("scores", B * G * k, true);  // null = not requested
   job.adv = ReadAdvantageArgs(a, job.params.shape);
   job.params.options = job.adv.options;
   job.device = a.Device();

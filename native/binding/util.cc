@@ -43,7 +43,10 @@ void ThrowRange(Napi::Env env, const std::string& name, const std::string& expec
   throw Napi::RangeError::New(env, "gprl: invalid " + name + ": expected " + expected + ", got " + Describe(got));
 }
 
-Args::Args(const Napi::CallbackInfo& info, const char* function) : env_(info.Env()), function_(function) {
+Napi::Value Args::Get(const char* field) { return obj_.Get(field); }
+
+Args::Args(const Napi::CallbackInfo& info, const char* function)
+    : env_(info.Env()), function_(function), async_(info.Length() > 1 && info[1].ToBoolean().Value()) {
   const Napi::Value v = info.Length() > 0 ? info[0] : env_.Undefined();
   if (!v.IsObject() || v.IsArray() || v.IsTypedArray() || v.IsFunction()) {
     ThrowType(env_, std::string(function) + " args", "an arguments object", v);
@@ -52,27 +55,27 @@ Args::Args(const Napi::CallbackInfo& info, const char* function) : env_(info.Env
 }
 
 int64_t Args::Int(const char* field, int64_t min, int64_t max) {
-  const Napi::Value v = obj_.Get(field);
-  const std::string expected = "an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]";
-  if (!v.IsNumber()) ThrowType(env_, Name(field), expected, v);
+  const Napi::Value v = Get(field);
+  const auto expected = [&] { return "an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]"; };
+  if (!v.IsNumber()) ThrowType(env_, Name(field), expected(), v);
   const double d = v.As<Napi::Number>().DoubleValue();
   if (!std::isfinite(d) || std::floor(d) != d || d < static_cast<double>(min) || d > static_cast<double>(max)) {
-    ThrowRange(env_, Name(field), expected, v);
+    ThrowRange(env_, Name(field), expected(), v);
   }
   return static_cast<int64_t>(d);
 }
 
 double Args::Number(const char* field, double min) {
-  const Napi::Value v = obj_.Get(field);
-  const std::string expected = "a finite number >= " + Napi::Number::New(env_, min).ToString().Utf8Value();
-  if (!v.IsNumber()) ThrowType(env_, Name(field), expected, v);
+  const Napi::Value v = Get(field);
+  const auto expected = [&] { return "a finite number >= " + Napi::Number::New(env_, min).ToString().Utf8Value(); };
+  if (!v.IsNumber()) ThrowType(env_, Name(field), expected(), v);
   const double d = v.As<Napi::Number>().DoubleValue();
-  if (!std::isfinite(d) || d < min) ThrowRange(env_, Name(field), expected, v);
+  if (!std::isfinite(d) || d < min) ThrowRange(env_, Name(field), expected(), v);
   return d;
 }
 
 bool Args::Bool(const char* field) {
-  const Napi::Value v = obj_.Get(field);
+  const Napi::Value v = Get(field);
   if (!v.IsBoolean()) ThrowType(env_, Name(field), "a boolean", v);
   return v.As<Napi::Boolean>().Value();
 }
@@ -108,10 +111,11 @@ AdvantageArgs ReadAdvantageArgs(Args& a, const Shape& s) {
   r.options.std_floor = a.Number("stdFloor", 0.0);
   r.options.unbiased = a.Bool("unbiased");
   r.options.normalize = static_cast<int>(a.Int("normalize", 0, 2));
-  r.out.advantages = a.Array<float>("advantages", B * G);
-  r.out.dim_advantages = a.Array<float>("dimAdvantages", B * G * k);
-  r.out.dim_mean = a.Array<float>("dimMean", B * k);
-  r.out.dim_std = a.Array<float>("dimStd", B * k);
+  // Outputs: null = not requested (the kernel does not write it).
+  r.out.advantages = a.Array<float>("advantages", B * G, true);
+  r.out.dim_advantages = a.Array<float>("dimAdvantages", B * G * k, true);
+  r.out.dim_mean = a.Array<float>("dimMean", B * k, true);
+  r.out.dim_std = a.Array<float>("dimStd", B * k, true);
   return r;
 }
 

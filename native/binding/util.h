@@ -51,18 +51,25 @@ class Args {
    */
   template <class T>
   T* Array(const char* field, std::size_t length, bool nullable = false) {
-    const Napi::Value v = obj_.Get(field);
+    const Napi::Value v = Get(field);
     if (nullable && (v.IsNull() || v.IsUndefined())) return nullptr;
     using Tr = TypedArrayTraits<T>;
-    const std::string expected =
-        std::string("a ") + Tr::kName + " of length " + std::to_string(length) + (nullable ? " or null" : "");
-    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != Tr::kType) {
-      ThrowType(env_, Name(field), expected, v);
+    // One napi_get_typedarray_info call gives the type, length and data.
+    napi_typedarray_type type = napi_int8_array;
+    std::size_t got_length = 0;
+    void* data = nullptr;
+    const bool typed = v.IsTypedArray() &&
+                       napi_get_typedarray_info(env_, v, &type, &got_length, &data, nullptr, nullptr) == napi_ok;
+    if (!typed || type != Tr::kType || got_length != length) {
+      // Messages are built only on failure (the success path allocates nothing).
+      const std::string expected =
+          std::string("a ") + Tr::kName + " of length " + std::to_string(length) + (nullable ? " or null" : "");
+      if (!typed || type != Tr::kType) ThrowType(env_, Name(field), expected, v);
+      ThrowRange(env_, Name(field), expected, v);
     }
-    auto arr = v.As<Napi::TypedArrayOf<T>>();
-    if (arr.ElementLength() != length) ThrowRange(env_, Name(field), expected, v);
-    refs_.push_back(Napi::Persistent(v));
-    return length == 0 ? nullptr : arr.Data();
+    // Async calls keep each array alive until the worker completes; sync calls need no reference.
+    if (async_) refs_.push_back(Napi::Persistent(v));
+    return length == 0 ? nullptr : static_cast<T*>(data);
   }
 
   /** An integer field in [min, max]. */
@@ -78,12 +85,18 @@ class Args {
 
   std::vector<Napi::Reference<Napi::Value>> TakeRefs() { return std::move(refs_); }
 
+  /** The call's second argument: run asynchronously. */
+  bool async() const { return async_; }
+
  private:
   std::string Name(const char* field) const { return std::string(function_) + " args." + field; }
+  /** A field of the argument object. */
+  Napi::Value Get(const char* field);
 
   Napi::Env env_;
   Napi::Object obj_;
   const char* function_;
+  bool async_ = false;
   std::vector<Napi::Reference<Napi::Value>> refs_;
 };
 
@@ -131,8 +144,7 @@ class KernelWorker : public Napi::AsyncWorker {
 template <class Job>
 Napi::Value RunJob(const Napi::CallbackInfo& info, Args& args, Job job) {
   Napi::Env env = info.Env();
-  const bool async = info.Length() > 1 && info[1].ToBoolean().Value();
-  if (!async) {
+  if (!args.async()) {
     const Status s = job.Run();
     if (!s.ok) throw Napi::Error::New(env, s.message);
     return job.Result(env);

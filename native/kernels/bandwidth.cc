@@ -1,5 +1,7 @@
 #include "bandwidth.h"
 
+#include "math_util.h"
+
 #include <chrono>
 #include <cstdint>
 #include <cstring>
@@ -43,7 +45,7 @@ Status memory_bandwidth(std::size_t bytes, int reps, int threads, BandwidthResul
       std::memset(dst.get() + b, 0, (e - b) * sizeof(uint64_t));
     });
     std::vector<uint64_t> sums(static_cast<std::size_t>(threads));
-    double best_read = 1e300, best_copy = 1e300;
+    double best_read = 1e300, best_copy = 1e300, best_write = 1e300;
     for (int r = 0; r < reps; ++r) {
       const double tr = timed_split(words, threads, [&](std::size_t b, std::size_t e) {
         uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
@@ -63,6 +65,10 @@ Status memory_bandwidth(std::size_t bytes, int reps, int threads, BandwidthResul
         std::memcpy(dst.get() + b, src.get() + b, (e - b) * sizeof(uint64_t));
       });
       if (tc < best_copy) best_copy = tc;
+      const double tw = timed_split(words, threads, [&](std::size_t b, std::size_t e) {
+        std::memset(dst.get() + b, static_cast<int>(r + 1), (e - b) * sizeof(uint64_t));
+      });
+      if (tw < best_write) best_write = tw;
     }
     // Keep the sums observable so the read loop is not optimized away.
     volatile uint64_t sink = 0;
@@ -71,10 +77,45 @@ Status memory_bandwidth(std::size_t bytes, int reps, int threads, BandwidthResul
     const double moved = static_cast<double>(words * sizeof(uint64_t));
     result->read_gbs = moved / best_read / 1e9;
     result->copy_gbs = 2.0 * moved / best_copy / 1e9;
+    result->write_gbs = moved / best_write / 1e9;
   } catch (const std::bad_alloc&) {
     return Status::Error("gprl: memoryBandwidth: out of host memory");
   } catch (const std::exception& e) {
     return Status::Error(std::string("gprl: memoryBandwidth: ") + e.what());
+  }
+  return Status::Ok();
+}
+
+Status sigmoid_throughput(std::size_t count, int reps, int threads, double* ns_per_sigmoid) {
+  if (count < 16) return Status::Error("gprl: sigmoidThroughput: count must be >= 16");
+  if (reps < 1) reps = 1;
+  if (threads < 1) threads = 1;
+  try {
+    std::vector<double> sinks(static_cast<std::size_t>(threads));
+    double best = 1e300;
+    for (int trial = 0; trial < 3; ++trial) {
+      const double t = timed_split(static_cast<std::size_t>(threads), threads, [&](std::size_t b, std::size_t e) {
+        for (std::size_t w = b; w < e; ++w) {
+          // Inputs spread over [-8, 8] (both branches of the select, varied exponents), as pair scores / tau.
+          std::vector<double> x(count);
+          for (std::size_t i = 0; i < count; ++i) x[i] = -8.0 + 16.0 * static_cast<double>((i * 7919) % count) / count;
+          double acc = 0.0;
+          for (int r = 0; r < reps; ++r) {
+            for (std::size_t i = 0; i < count; ++i) acc += detail::sigmoid(x[i]);
+            x[static_cast<std::size_t>(r) % count] += 1e-9;  // keeps the loop from being hoisted
+          }
+          sinks[w] = acc;
+        }
+      });
+      if (t < best) best = t;
+    }
+    volatile double sink = 0;
+    for (double v : sinks) sink = sink + v;
+    (void)sink;
+    // `threads` threads each evaluated count * reps sigmoids in `best` seconds.
+    *ns_per_sigmoid = best * 1e9 / (static_cast<double>(count) * reps * threads);
+  } catch (const std::exception& e) {
+    return Status::Error(std::string("gprl: sigmoidThroughput: ") + e.what());
   }
   return Status::Ok();
 }

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <new>
@@ -42,14 +43,39 @@ struct Scratch {
   std::vector<double> sdbl;    // G*k float64 scores of the group (fused path)
   std::vector<double> resp;    // G (aggregate per response)
   std::vector<double> dim;     // 6*k when k > kStackDims: (a, b) sums, mu, ss, 1/(sigma+eps) or 0, weight
+  // Staging of one group's float32 outputs (scores, dimAdvantages, advantages, dimMean, dimStd) for
+  // outputs that are streamed (written here in L1, then copied out past the caches in one contiguous
+  // run) or not requested (written here and dropped). Other outputs are written in place.
+  std::vector<float> stage;    // 2*G*k + G + 2*k
 
   Scratch(int64_t G, int64_t k, bool winrate)
       : valid(static_cast<size_t>(G)),
         acc(winrate ? static_cast<size_t>(G * k) : 0),
         sdbl(static_cast<size_t>(G * k)),
         resp(static_cast<size_t>(G)),
-        dim(static_cast<size_t>(6 * k)) {}
+        dim(static_cast<size_t>(6 * k)),
+        stage(static_cast<size_t>(2 * G * k + G + 2 * k)) {}
 };
+
+/**
+ * Copy n floats from L1 staging to an output. `stream`: non-temporal stores for the 16-byte aligned
+ * interior (no read-for-ownership of the destination lines, which are written whole and not read back
+ * by this call); the caller issues a store fence before the results are published.
+ */
+inline void copy_out(float* __restrict dst, const float* __restrict src, int64_t n, bool stream) {
+#if defined(__SSE2__) || defined(_M_X64)
+  if (stream) {
+    int64_t i = 0;
+    for (; i < n && (reinterpret_cast<uintptr_t>(dst + i) & 15) != 0; ++i) dst[i] = src[i];
+    for (; i + 4 <= n; i += 4) _mm_stream_ps(dst + i, _mm_loadu_ps(src + i));
+    for (; i < n; ++i) dst[i] = src[i];
+    return;
+  }
+#else
+  (void)stream;
+#endif
+  std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
+}
 
 /** Batch-level state of the gdpo second pass. */
 struct GdpoState {
@@ -60,6 +86,9 @@ struct GdpoState {
 
 /** Work (values touched) per dynamically claimed chunk of groups: a few hundred microseconds. */
 constexpr size_t kChunkWork = size_t{1} << 18;
+
+/** Output size from which the per-response outputs are streamed (see stream_outputs). */
+constexpr size_t kStreamBytes = size_t{8} << 20;
 
 /** Dimensions handled with stack buffers (larger k falls back to per-chunk scratch). */
 constexpr int64_t kStackDims = 64;
@@ -518,6 +547,12 @@ void process_groups(const GroupJob& job, int64_t b0, int64_t b1, Scratch& sc, Gd
   double* __restrict inv = dim + 4 * k;    // k: 1/(sigma+eps), or 0 when degenerate
   double* __restrict w = dim + 5 * k;      // k
   double* __restrict agg = sc.resp.data();  // G
+  float* const st_s = sc.stage.data();      // G*k scores
+  float* const st_da = st_s + G * k;        // G*k dimAdvantages
+  float* const st_adv = st_da + G * k;      // G advantages
+  float* const st_mean = st_adv + G;        // k
+  float* const st_std = st_mean + k;        // k
+  const bool stream = job.stream;
   const uint8_t* const mask_all = job.mask;
   const float* const emb_all = job.embeddings;
   float* const scores_all = job.scores;
@@ -527,10 +562,23 @@ void process_groups(const GroupJob& job, int64_t b0, int64_t b1, Scratch& sc, Gd
   const bool group_weights = job.lambdas != nullptr;
   if (advantage && !group_weights) compute_weights(job.dim_weights, nullptr, k, w);
 
+  const int64_t B = job.shape.groups;
+  // Software prefetch of the embeddings of the group `ahead` groups on (about 4 KiB ahead).
+  const int64_t group_bytes = G * 2 * k * static_cast<int64_t>(sizeof(float));
+  const int64_t ahead = group_bytes >= 4096 ? 1 : 4096 / group_bytes;
+
   for (int64_t b = b0; b < b1; ++b) {
     const uint8_t* mask = mask_all ? mask_all + b * G : nullptr;
-    float* __restrict s = scores_all + b * G * k;
+    // Each output row is written in place when requested and not streamed, else into the L1 staging
+    // row (copied out, streamed, after the pass when requested). Scores are the input without kEmb.
+    float* __restrict s = !kEmb || (scores_all != nullptr && !stream) ? scores_all + b * G * k : st_s;
     const float* __restrict e = kEmb ? emb_all + b * G * 2 * k : nullptr;
+#if GPRL_SSE2
+    if (kEmb && b + ahead < B) {
+      const char* pf = reinterpret_cast<const char*>(emb_all + (b + ahead) * G * 2 * k);
+      for (int64_t off = 0; off < group_bytes; off += 64) _mm_prefetch(pf + off, _MM_HINT_T0);
+    }
+#endif
 
     // 1. Validity (mask and every input value finite); logit: sums of a and b over valid responses.
     int64_t n = 0;
@@ -656,6 +704,7 @@ void process_groups(const GroupJob& job, int64_t b0, int64_t b1, Scratch& sc, Gd
         }
       }
     }
+    if (kEmb && s == st_s && scores_all != nullptr) copy_out(scores_all + b * G * k, s, G * k, stream);
     if (!advantage) continue;
 
     // 3. Per-dimension mean and two-pass std over the valid responses.
@@ -683,8 +732,8 @@ void process_groups(const GroupJob& job, int64_t b0, int64_t b1, Scratch& sc, Gd
         }
       }
     }
-    float* __restrict dmean = out.dim_mean + b * k;
-    float* __restrict dstd = out.dim_std + b * k;
+    float* __restrict dmean = out.dim_mean != nullptr ? out.dim_mean + b * k : st_mean;
+    float* __restrict dstd = out.dim_std != nullptr ? out.dim_std + b * k : st_std;
 #if GPRL_SSE2
     if constexpr (kVec) {
       int64_t d;
@@ -707,7 +756,7 @@ void process_groups(const GroupJob& job, int64_t b0, int64_t b1, Scratch& sc, Gd
     if (group_weights) compute_weights(job.dim_weights, job.lambdas + b * k, k, w);
 
     // 4. Normalized per-dimension advantages and the per-response aggregate (summed over l in order).
-    float* __restrict da = out.dim_advantages + b * G * k;
+    float* __restrict da = out.dim_advantages != nullptr && !stream ? out.dim_advantages + b * G * k : st_da;
 #if GPRL_SSE2
     if constexpr (kVec) {
       if constexpr (kAvx2) {
@@ -744,9 +793,11 @@ void process_groups(const GroupJob& job, int64_t b0, int64_t b1, Scratch& sc, Gd
       agg[i] = acc;
     }
 
-    float* __restrict adv = out.advantages + b * G;
+    if (da == st_da && out.dim_advantages != nullptr) copy_out(out.dim_advantages + b * G * k, da, G * k, stream);
+    float* __restrict adv = out.advantages != nullptr && !stream ? out.advantages + b * G : st_adv;
     if (per_dimension) {
       for (int64_t i = 0; i < G; ++i) adv[i] = valid[i] ? static_cast<float>(agg[i]) : 0.0f;
+      if (adv == st_adv && out.advantages != nullptr) copy_out(out.advantages + b * G, adv, G, stream);
     } else if (scalar) {
       double m = 0.0;
       for (int64_t i = 0; i < G; ++i) m += valid[i] ? agg[i] : 0.0;
@@ -762,6 +813,7 @@ void process_groups(const GroupJob& job, int64_t b0, int64_t b1, Scratch& sc, Gd
       if (degenerate) ++deg;
       const double r = degenerate ? 0.0 : 1.0 / (sd + opt.eps);
       for (int64_t i = 0; i < G; ++i) adv[i] = valid[i] ? static_cast<float>((agg[i] - m) * r) : 0.0f;
+      if (adv == st_adv && out.advantages != nullptr) copy_out(out.advantages + b * G, adv, G, stream);
     } else {
       // gdpo: keep A' in float64 for the batch-level pass.
       double* prime = gdpo->prime.data() + b * G;
@@ -774,6 +826,9 @@ void process_groups(const GroupJob& job, int64_t b0, int64_t b1, Scratch& sc, Gd
       gdpo->gcount[static_cast<size_t>(b)] = n;
     }
   }
+#if GPRL_SSE2
+  if (stream) _mm_sfence();  // non-temporal stores are visible before the thread reports completion
+#endif
   *deg_out += deg;
   *masked_out += masked;
 }
@@ -832,6 +887,7 @@ int64_t gdpo_finish(const GroupJob& job, GdpoState& st) {
   const double sd = std_from_ss(sq, n, opt.unbiased);
   const bool degenerate = n >= 1 && sd <= opt.std_floor;
   const double r = degenerate ? 0.0 : 1.0 / (sd + opt.eps);
+  if (job.out.advantages == nullptr) return degenerate ? 1 : 0;
   parallel_for(static_cast<size_t>(B), static_cast<size_t>(G), [&](size_t b0, size_t b1) {
     for (size_t t = b0 * static_cast<size_t>(G); t < b1 * static_cast<size_t>(G); ++t) {
       const double p = st.prime[t];
@@ -861,6 +917,20 @@ void advise_huge_pages(void* p, size_t bytes) {
 #endif
 }
 
+/**
+ * Whether the large per-response outputs are written with non-temporal stores: when one of them
+ * (`bytes`) is at least kStreamBytes, the call streams far more than the per-core caches hold and
+ * the outputs are not read back by the call. GPRL_STREAM_STORES=0/1 overrides (for measurements).
+ */
+bool stream_outputs(size_t bytes) {
+  static const int forced = [] {
+    const char* env = std::getenv("GPRL_STREAM_STORES");
+    return env == nullptr ? -1 : (env[0] == '1' ? 1 : 0);
+  }();
+  if (forced >= 0) return forced == 1;
+  return bytes >= kStreamBytes;
+}
+
 }  // namespace
 
 Status run_groups_cpu(const GroupJob& job, AdvantageCounts* counts) {
@@ -876,6 +946,8 @@ Status run_groups_cpu(const GroupJob& job, AdvantageCounts* counts) {
       st.gcount.resize(static_cast<size_t>(B));
     }
     const size_t values = static_cast<size_t>(B * G * k) * sizeof(float);
+    GroupJob run = job;
+    run.stream = stream_outputs(values);
     if (job.embeddings != nullptr) advise_huge_pages(job.scores, values);
     if (job.advantage) {
       advise_huge_pages(job.out.dim_advantages, values);
@@ -891,7 +963,7 @@ Status run_groups_cpu(const GroupJob& job, AdvantageCounts* counts) {
     parallel_for_dynamic(static_cast<size_t>(B), per_group, grain, [&](size_t b0, size_t b1) {
       Scratch sc(G, k, winrate);
       int64_t d = 0, m = 0;
-      fn(job, static_cast<int64_t>(b0), static_cast<int64_t>(b1), sc, gdpo ? &st : nullptr, &d, &m);
+      fn(run, static_cast<int64_t>(b0), static_cast<int64_t>(b1), sc, gdpo ? &st : nullptr, &d, &m);
       deg += d;
       masked += m;
     });

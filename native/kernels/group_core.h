@@ -27,14 +27,17 @@ struct GroupJob {
   const float* embeddings = nullptr;  // [B][G][2k]
   int mode = kModeLogit;
   double tau = 0.1;
-  // Scores: output of the scores stage, or the input of the advantage stage when `embeddings` is null.
+  // Scores: output of the scores stage (nullptr: not requested), or the input of the advantage stage
+  // when `embeddings` is null.
   float* scores = nullptr;  // [B][G][k]
   // Advantage stage: enabled when `advantage` is true.
   bool advantage = false;
   const float* lambdas = nullptr;      // [B][k] or nullptr
   const float* dim_weights = nullptr;  // [k] or nullptr
   AdvantageOptions options;
-  AdvantageOutputs out;
+  AdvantageOutputs out;  // any pointer may be nullptr: that output is not requested and not written
+  // C++ path only: write the large outputs with non-temporal stores (set by run_groups_cpu).
+  bool stream = false;
 };
 
 /** Validates sizes and runs the job on the C++ path; counts are filled when advantage is true. */

@@ -18,7 +18,11 @@ Status preference_matrix_cpu(const PreferenceMatrixParams& p, const float* embed
   const int64_t B = p.shape.groups, G = p.shape.group_size, k = p.shape.dims;
   const double tau = p.tau;
   try {
-    parallel_for(static_cast<size_t>(B), static_cast<size_t>(G * G * k), [&](size_t b0, size_t b1) {
+    // Chunks claimed dynamically (each group's entries do not depend on the chunking): a thread slowed by
+    // other work on the machine does less of the call instead of holding it up.
+    const size_t per_group = static_cast<size_t>(G * G * k);
+    const size_t grain = per_group >= (size_t{1} << 16) ? 1 : (size_t{1} << 16) / per_group;
+    parallel_for_dynamic(static_cast<size_t>(B), per_group, grain, [&](size_t b0, size_t b1) {
       std::vector<uint8_t> finite(static_cast<size_t>(G));  // per chunk, not per group
       const float nan = std::numeric_limits<float>::quiet_NaN();
       for (int64_t b = static_cast<int64_t>(b0); b < static_cast<int64_t>(b1); ++b) {

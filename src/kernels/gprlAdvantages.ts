@@ -5,7 +5,7 @@
 import { pairwiseWork, resolveBackend, type ResolvedCall } from '../backend.js';
 import type { NativeGprlAdvantagesArgs } from '../native/addon.js';
 import type { GprlAdvantageOptions, GprlAdvantageResult, GroupShape } from '../types.js';
-import { inputViews, laterTick, modeCode, nativeAdvantageParams } from './dispatch.js';
+import { inputViews, laterTick, modeCode, nativeAdvantageParams, outputAllocator } from './dispatch.js';
 import type { AdvantageCounts, AdvantageOutputs } from './js/groupAdvantages.js';
 import { gprlAdvantagesJs } from './js/gprlAdvantages.js';
 import {
@@ -15,6 +15,7 @@ import {
   resolveOutputs,
   snapshotOptions,
   validateEmbeddings,
+  validateOutputNames,
   validateShape,
   type ResolvedGprlOptions,
 } from './validate.js';
@@ -37,8 +38,9 @@ function prepare(embeddings: unknown, shape: unknown, options: unknown, async: b
   const o = snapshotOptions(options, GPRL_KEYS, true);
   const emb = validateEmbeddings(embeddings, s, async);
   const opts = resolveGprlOptions(o.fields, s, async);
+  const requested = validateOutputNames(o.fields.outputs);
   const call = resolveBackend(o.fields.backend, undefined, opts.mode === 'winrate' ? pairwiseWork(s) : undefined);
-  const out = resolveOutputs(o.out, s, true, inputViews(emb, opts), async);
+  const out = resolveOutputs(o.out, s, true, inputViews(emb, opts), async, requested, outputAllocator(call));
   return { embeddings: emb, shape: s, opts, call, out };
 }
 
@@ -48,7 +50,7 @@ function nativeArgs(p: Prepared): NativeGprlAdvantagesArgs {
     embeddings: p.embeddings,
     mode: modeCode(p.opts.mode),
     tau: p.opts.tau,
-    scores: p.out.scores,
+    scores: p.out.scores.length > 0 ? p.out.scores : null,
   };
 }
 

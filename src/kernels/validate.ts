@@ -19,7 +19,8 @@ import {
   readOptions,
   viewInfo,
 } from '../errors.js';
-import type { GroupShape, NormalizeMode, ScoreMode } from '../types.js';
+import { didYouMean } from '../suggest.js';
+import type { GprlOutputName, GroupShape, NormalizeMode, ScoreMode } from '../types.js';
 
 /** Largest element count allowed for an input array (the embeddings count of a shape). */
 export const MAX_ELEMENTS: number = bufferConstants.MAX_LENGTH;
@@ -231,11 +232,49 @@ function validateScoreMode(value: unknown): ScoreMode {
 
 export const SCORE_KEYS = ['mode', 'tau', 'mask', 'backend'] as const;
 export const ADVANTAGE_KEYS = ['lambdas', 'dimWeights', 'mask', 'eps', 'stdFloor', 'std', 'normalize', 'backend', 'out'] as const;
-export const GPRL_KEYS = [...ADVANTAGE_KEYS, 'mode', 'tau'] as const;
+export const GPRL_KEYS = [...ADVANTAGE_KEYS, 'mode', 'tau', 'outputs'] as const;
 export const PREFERENCE_KEYS = ['lambdas', 'tau', 'backend'] as const;
 
-const OUTPUT_KEYS = ['advantages', 'dimAdvantages', 'dimMean', 'dimStd', 'scores'] as const;
+const OUTPUT_KEYS = ['advantages', 'dimAdvantages', 'dimMean', 'dimStd', 'scores'] as const satisfies readonly GprlOutputName[];
 type OutputKey = (typeof OUTPUT_KEYS)[number];
+
+/** Allocates one output array of `n` elements named `name` (see `allocateOutput`). */
+export type OutputAllocator = (n: number, name: string) => Float32Array;
+
+/**
+ * `options.outputs` of `gprlAdvantages`: an array of output names (each entry read once), or
+ * undefined for all of them. Unknown names are a RangeError with a suggestion.
+ */
+export function validateOutputNames(value: unknown): ReadonlySet<OutputKey> | null {
+  if (value === undefined) return null;
+  const expected = `an array of output names (${OUTPUT_KEYS.map((k) => `'${k}'`).join(', ')})`;
+  let isArray = false;
+  try {
+    isArray = Array.isArray(value);
+  } catch {
+    isArray = false; // a revoked Proxy
+  }
+  if (!isArray) throw invalidType('options.outputs', expected, value);
+  const arr = value as unknown[];
+  const length = readField(arr, 'length', 'options.outputs.length');
+  if (typeof length !== 'number' || !Number.isSafeInteger(length) || length < 0) {
+    throw invalidType('options.outputs', expected, value);
+  }
+  const names = new Set<OutputKey>();
+  for (let i = 0; i < length; i++) {
+    const name = readField(arr, String(i), `options.outputs[${i}]`);
+    if (typeof name !== 'string') throw invalidType(`options.outputs[${i}]`, `one of ${OUTPUT_KEYS.map((k) => `'${k}'`).join(', ')}`, name);
+    if (!(OUTPUT_KEYS as readonly string[]).includes(name)) {
+      throw invalidValueText(
+        `options.outputs[${i}]`,
+        `one of ${OUTPUT_KEYS.map((k) => `'${k}'`).join(', ')}`,
+        `${JSON.stringify(name.length > 40 ? `${name.slice(0, 40)}...` : name)}${didYouMean(name, OUTPUT_KEYS)}`,
+      );
+    }
+    names.add(name as OutputKey);
+  }
+  return names;
+}
 
 /** The `options.out` keys of `groupAdvantages` (`withScores` false) or `gprlAdvantages`. */
 function outputKeys(withScores: boolean): OutputKey[] {
@@ -337,6 +376,8 @@ export function resolveOutputs(
   withScores: boolean,
   inputs: readonly ArrayBufferView[],
   fixedLength = false,
+  requested: ReadonlySet<OutputKey> | null = null,
+  allocate: OutputAllocator = allocateOutput,
 ): Record<OutputKey, Float32Array> {
   const sizes = new Map(advantageOutputs(true)(shape).map(([name, count, formula]) => [name, { count, formula }]));
   const given = readOptions('options.out', out, outputKeys(withScores));
@@ -345,8 +386,12 @@ export function resolveOutputs(
   for (const key of OUTPUT_KEYS) {
     const { count, formula } = sizes.get(key)!;
     const value = given[key];
+    const wanted = !(key === 'scores' && !withScores) && (requested === null || requested.has(key));
+    if (!wanted && value !== undefined) {
+      throw invalidValueText(`options.out.${key}`, `no array for an output missing from options.outputs`, 'an array');
+    }
     if (value === undefined) {
-      result[key] = key === 'scores' && !withScores ? new Float32Array(0) : allocateOutput(count, key);
+      result[key] = wanted ? allocate(count, key) : new Float32Array(0);
       continue;
     }
     const arr = validateFloat32(`options.out.${key}`, value, count, formula, fixedLength);

@@ -49,10 +49,11 @@ export interface NativeAdvantageParams {
   unbiased: boolean;
   normalize: number; // NORMALIZE_*
   device: DeviceCode;
-  advantages: Float32Array; // B*G
-  dimAdvantages: Float32Array; // B*G*k
-  dimMean: Float32Array; // B*k
-  dimStd: Float32Array; // B*k
+  // Outputs; null = not requested (not written).
+  advantages: Float32Array | null; // B*G
+  dimAdvantages: Float32Array | null; // B*G*k
+  dimMean: Float32Array | null; // B*k
+  dimStd: Float32Array | null; // B*k
 }
 
 export interface NativeGroupAdvantagesArgs extends NativeAdvantageParams {
@@ -63,7 +64,7 @@ export interface NativeGprlAdvantagesArgs extends NativeAdvantageParams {
   embeddings: Float32Array; // B*G*2k
   mode: number;
   tau: number;
-  scores: Float32Array; // B*G*k, output
+  scores: Float32Array | null; // B*G*k, output (null = not requested)
 }
 
 export interface NativePreferenceMatrixArgs {
@@ -116,6 +117,17 @@ export interface NativePolicyLossResult {
   nonFinite: number;
 }
 
+export interface NativeOutputPoolStats {
+  idleBytes: number;
+  liveBytes: number;
+  hits: number;
+  misses: number;
+  declined: number;
+  /** Caps: idle bytes kept for reuse, and bytes of live pooled arrays before the pool declines. */
+  maxIdleBytes: number;
+  maxLiveBytes: number;
+}
+
 /** Counts returned by the advantage kernels. */
 export interface NativeAdvantageCounts {
   degenerate: number;
@@ -141,9 +153,24 @@ export interface NativeAddon {
   /**
    * Memory-bandwidth probe: streams `bytes` (read-only sum, and copy) `reps` times on `threads` threads and
    * reports the best repetition. `readGBs` = bytes read per second / 1e9; `copyGBs` = (bytes read + bytes
-   * written) per second / 1e9 for the copy. `bytes` ≥ 4096, `reps` in [1, 1000], `threads` in [1, 4096].
+   * written) per second / 1e9 for the copy; `writeGBs` = bytes written per second / 1e9 by `memset`.
+   * `bytes` ≥ 4096, `reps` in [1, 1000], `threads` in [1, 4096].
    */
-  memoryBandwidth(args: { bytes: number; reps: number; threads: number }): { readGBs: number; copyGBs: number };
+  memoryBandwidth(args: { bytes: number; reps: number; threads: number }): { readGBs: number; copyGBs: number; writeGBs: number };
+  /**
+   * Arithmetic probe: nanoseconds of wall time per sigmoid (the kernels' float64 `exp`-based one) with
+   * `threads` threads each evaluating `count` inputs (in L1) `reps` times; best of 3.
+   */
+  sigmoidThroughput(args: { count: number; reps: number; threads: number }): number;
+  /**
+   * A Float32Array of `length` elements over recycled native memory (contents unspecified: the
+   * kernels overwrite every element of an output), or null when the pool declines (external
+   * buffers not allowed in this runtime, or its live-bytes cap reached). The memory returns to the
+   * pool when the array is garbage collected (its finalizer, on a later turn of the event loop).
+   */
+  pooledFloat32Array(length: number): Float32Array | null;
+  /** Counters of the output pool (bytes idle in the pool and held by live arrays; hits, misses, declines). */
+  outputPoolStats(): NativeOutputPoolStats;
 
   groupScores(args: NativeGroupScoresArgs, async?: false): void;
   groupScores(args: NativeGroupScoresArgs, async: true): Promise<void>;

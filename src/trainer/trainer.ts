@@ -547,7 +547,9 @@ export class GPRLTrainer {
       std: c.std,
     };
     let weights = monitor ? monitor.dimWeights : c.dimWeights ? Float32Array.from(c.dimWeights) : new Float32Array(k).fill(1);
-    let res = gprlAdvantages(ver.embeddings, shape, { ...baseOpts, dimWeights: weights, mode: c.scoreMode, tau: c.scoreTau });
+    // Only the outputs used below (dimMean is not).
+    const outputs = ['advantages', 'dimAdvantages', 'dimStd', 'scores'] as const;
+    let res = gprlAdvantages(ver.embeddings, shape, { ...baseOpts, dimWeights: weights, mode: c.scoreMode, tau: c.scoreTau, outputs });
     const scores = res.scores;
     for (let n = 0; n < N; n++) if (!Number.isFinite(scores[n * k]!)) valid[n] = 0;
     const referenceScores = ver.referenceEmbeddings ? referenceScoresOf(ver, valid, B, G, k) : null;

@@ -73,7 +73,7 @@ describe.each(['cpu', 'wasm'] as const)('gprlAdvantagesComposed on tfjs %s', (ba
   });
 });
 
-const probe: BandwidthProbe = { source: 'js-float64', bytes: 1, threads: 1, read1: 10, readAll: 10, copy1: 10, copyAll: 10 };
+const probe: BandwidthProbe = { source: 'js-float64', bytes: 1, threads: 1, read1: 10, readAll: 10, copy1: 10, copyAll: 10, write1: 10, writeAll: 10 };
 const env = { date: '2026-01-01T00:00:00.000Z', node: 'v20', cores: 2 } as unknown as Environment;
 
 function fakeContext(): BenchContext {

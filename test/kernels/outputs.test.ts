@@ -104,3 +104,77 @@ describe('options.out validation', () => {
     expect(ok.advantages.buffer).toBe(buffer.buffer);
   });
 });
+
+const ALL_OUTPUTS = ['advantages', 'dimAdvantages', 'dimMean', 'dimStd', 'scores'] as const;
+
+/** Index of the first element whose bits differ (NaN payloads included), -1 when identical; length mismatch: -2. */
+function firstBitDifference(a: Float32Array, b: Float32Array): number {
+  if (a.length !== b.length) return -2;
+  const x = new Uint32Array(a.buffer, a.byteOffset, a.length);
+  const y = new Uint32Array(b.buffer, b.byteOffset, b.length);
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return i;
+  return -1;
+}
+
+describe.each(backends)('options.outputs on backend %s', (backend) => {
+  // Large enough (B·G·k·4 = 8 MiB) for the C++ path's streamed stores and for pooled output memory.
+  const big: GroupShape = { groups: 16384, groupSize: 16, dims: 8 };
+  for (const shape of [...shapes, big]) {
+    for (const normalize of shape === big ? (['per-dimension', 'gdpo'] as const) : normalizeModes) {
+      it(`computes only the requested outputs, each equal to the full call's (B${shape.groups} G${shape.groupSize} k${shape.dims}, ${normalize})`, async () => {
+        const rng = new Rng(shape.groups * 31 + shape.dims);
+        const emb = randomEmbeddings(rng, shape);
+        injectNonFinite(rng, emb, 2 * shape.dims, 1);
+        const mask = maskGroup(randomMask(rng, shape.groups * shape.groupSize), shape, shape.groups - 1);
+        const options = { lambdas: randomLambdas(rng, shape), mask, normalize, backend };
+        const full = gprlAdvantages(emb, shape, options);
+        if (shape === big && backend !== 'js') {
+          // The C++ path's streamed stores give the TypeScript path's results bit for bit, but for
+          // dimMean: in logit mode it is the rounding residue of an exact 0 (|μ| < 1e-16 here), which
+          // the two paths accumulate differently (as before streaming); it must agree to 1e-6.
+          const ts = gprlAdvantages(emb, shape, { ...options, backend: 'js' });
+          for (const key of ALL_OUTPUTS) if (key !== 'dimMean') expect(firstBitDifference(full[key], ts[key]), key).toBe(-1);
+          expect(full.dimMean.every((v, i) => Math.abs(v - ts.dimMean[i]!) <= 1e-6)).toBe(true);
+        }
+        for (const requested of [['advantages', 'dimMean', 'dimStd'], ['scores'], ['dimAdvantages', 'advantages'], []] as const) {
+          const got = gprlAdvantages(emb, shape, { ...options, outputs: requested });
+          expect([got.masked, got.degenerate]).toEqual([full.masked, full.degenerate]);
+          for (const key of ALL_OUTPUTS) {
+            if ((requested as readonly string[]).includes(key)) {
+              expect(firstBitDifference(got[key], full[key]), key).toBe(-1);
+            } else {
+              expect(got[key].length, `${key} not requested`).toBe(0);
+            }
+          }
+        }
+        // Caller-owned arrays for requested outputs: unrequested ones are never touched.
+        const out = { advantages: filled(full.advantages.length, 7.5) };
+        const got = await gprlAdvantagesAsync(emb, shape, { ...options, outputs: ['advantages'], out });
+        expect(got.advantages).toBe(out.advantages);
+        expect(firstBitDifference(got.advantages, full.advantages)).toBe(-1);
+        expect(got.dimAdvantages.length).toBe(0);
+      });
+    }
+  }
+});
+
+describe('options.outputs validation', () => {
+  const shape = { groups: 2, groupSize: 3, dims: 2 };
+  const emb = new Float32Array(2 * 3 * 2 * 2).map((_, i) => Math.sin(i));
+
+  it('rejects unknown names with a suggestion, non-arrays, and out arrays for outputs not requested', () => {
+    expect(() => gprlAdvantages(emb, shape, { outputs: ['advantage'] as never })).toThrow(
+      new RangeError(
+        `gprl: invalid options.outputs[0]: expected one of 'advantages', 'dimAdvantages', 'dimMean', 'dimStd', 'scores', got "advantage" (did you mean advantages?)`,
+      ),
+    );
+    expect(() => gprlAdvantages(emb, shape, { outputs: ['scores', 'dimstd'] as never })).toThrow(/options\.outputs\[1\].*did you mean dimStd\?/);
+    expect(() => gprlAdvantages(emb, shape, { outputs: 'advantages' as never })).toThrow(TypeError);
+    expect(() => gprlAdvantages(emb, shape, { outputs: [1] as never })).toThrow(new TypeError(
+      `gprl: invalid options.outputs[0]: expected one of 'advantages', 'dimAdvantages', 'dimMean', 'dimStd', 'scores', got 1`,
+    ));
+    expect(() => gprlAdvantages(emb, shape, { outputs: ['advantages'], out: { scores: new Float32Array(12) } })).toThrow(
+      /options\.out\.scores: expected no array for an output missing from options\.outputs/,
+    );
+  });
+});

@@ -2,7 +2,7 @@
  * Pure-TypeScript `gprl_advantages` (docs/kernels.md): `group_scores` then `group_advantages`,
  * fused into one pass over the groups. Each group's scores stay in a reused float64 scratch between
  * the two halves (they are rounded to float32 only for the `scores` output), and no memory is
- * allocated per group.
+ * allocated per group. An output not requested is an empty array: the stores into it are no-ops.
  */
 import type { GroupShape } from '../../types.js';
 import type { ResolvedGprlOptions } from '../validate.js';
@@ -20,7 +20,7 @@ export function gprlAdvantagesJs(
   const block = shape.groupSize * shape.dims;
   for (let b = 0; b < shape.groups; b++) {
     const n = scorer.scoreGroup(embeddings, b, opts);
-    out.scores.set(scorer.scores, b * block);
+    if (out.scores.length > 0) out.scores.set(scorer.scores, b * block);
     normalizer.normalizeGroup(b, scorer.scores, scorer.valid, n);
   }
   return normalizer.finish();
