@@ -13,10 +13,11 @@
  */
 import { tf } from '../tf.js';
 import { Rng } from '../random.js';
-import { assertKnownKeys, assertNumber, assertOptionsObject, assertPositiveInt, invalidValue } from '../errors.js';
+import { assertKnownKeys, assertOptionsObject, invalidValue } from '../errors.js';
 import {
   assertTokenBatch,
   drawToken,
+  resolveLogProbArgs,
   resolveSampleOptions,
   type LogProbOptions,
   type LogProbResult,
@@ -184,17 +185,7 @@ export class ContextPolicy implements Policy {
   }
 
   logProbs(prompts: readonly Tokens[], responses: readonly Tokens[], options: LogProbOptions = {}): LogProbResult {
-    assertTokenBatch('prompts', prompts, this.vocabSize);
-    assertTokenBatch('responses', responses, this.vocabSize);
-    if (prompts.length !== responses.length) throw invalidValue('responses', `${prompts.length} responses (one per prompt)`, responses);
-    assertOptionsObject('options', options);
-    assertKnownKeys('options', options as Record<string, unknown>, ['temperature', 'maxLength']);
-    const temperature = options.temperature ?? 1;
-    assertNumber('options.temperature', temperature, { min: 0, exclusiveMin: true });
-    const longest = responses.reduce((m, r) => Math.max(m, r.length), 1);
-    const T = options.maxLength ?? longest;
-    assertPositiveInt('options.maxLength', T);
-    if (T < longest) throw invalidValue('options.maxLength', `at least the longest response (${longest})`, T);
+    const { temperature, maxLength: T } = resolveLogProbArgs(prompts, responses, options, this.vocabSize);
     const N = prompts.length;
     const V = POLICY_VOCAB;
     const phi = new Float32Array(N * T * STATE_FEATURES);

@@ -26,6 +26,7 @@ import {
 import {
   assertTokenBatch,
   drawToken,
+  resolveLogProbArgs,
   resolveSampleOptions,
   type LogProbOptions,
   type LogProbResult,
@@ -207,19 +208,7 @@ export class GruPolicy implements Policy {
 
   logProbs(prompts: readonly Tokens[], responses: readonly Tokens[], options: LogProbOptions = {}): LogProbResult {
     this.assertAlive();
-    assertTokenBatch('prompts', prompts, this.vocabSize);
-    assertTokenBatch('responses', responses, this.vocabSize);
-    if (prompts.length !== responses.length) {
-      throw invalidValue('responses', `${prompts.length} responses (one per prompt)`, responses);
-    }
-    assertOptionsObject('options', options);
-    assertKnownKeys('options', options as unknown as Record<string, unknown>, ['temperature', 'maxLength']);
-    const temperature = options.temperature ?? 1;
-    assertNumber('options.temperature', temperature, { min: 0, exclusiveMin: true });
-    const longest = responses.reduce((m, r) => Math.max(m, r.length), 1);
-    const T = options.maxLength ?? longest;
-    assertPositiveInt('options.maxLength', T);
-    if (T < longest) throw invalidValue('options.maxLength', `at least the longest response (${longest})`, T);
+    const { temperature, maxLength: T } = resolveLogProbArgs(prompts, responses, options, this.vocabSize);
     const N = prompts.length, V = this.vocabSize;
     const toks = new Int32Array(N * T);
     const maskData = new Float32Array(N * T);

@@ -153,6 +153,34 @@ export function resolveSampleOptions(options: unknown, vocabSize: number): Resol
 }
 
 /**
+ * Check the arguments of a policy's `logProbs` (shared by every `Policy` implementation): token
+ * batches within the vocabulary, one response per prompt, known options. Returns the temperature and
+ * the padded length `T` (`options.maxLength`, at least the longest response; defaults to it).
+ */
+export function resolveLogProbArgs(
+  prompts: unknown,
+  responses: unknown,
+  options: unknown,
+  vocabSize: number,
+): { temperature: number; maxLength: number } {
+  assertTokenBatch('prompts', prompts, vocabSize);
+  assertTokenBatch('responses', responses, vocabSize);
+  if (prompts.length !== responses.length) {
+    throw invalidValue('responses', `${prompts.length} responses (one per prompt)`, responses);
+  }
+  assertOptionsObject('options', options);
+  const o = (options ?? {}) as LogProbOptions;
+  assertKnownKeys('options', o as Record<string, unknown>, ['temperature', 'maxLength']);
+  const temperature = o.temperature ?? 1;
+  assertNumber('options.temperature', temperature, { min: 0, exclusiveMin: true });
+  const longest = responses.reduce((m, r) => Math.max(m, r.length), 1);
+  const maxLength = o.maxLength ?? longest;
+  assertPositiveInt('options.maxLength', maxLength);
+  if (maxLength < longest) throw invalidValue('options.maxLength', `at least the longest response (${longest})`, maxLength);
+  return { temperature, maxLength };
+}
+
+/**
  * Draw one token from a row of log-probs (natural log, already tempered and normalized), with
  * nucleus (top-p) truncation. Returns the token id. `order` is scratch space of the row's length.
  * Ties are broken toward the lower id, so a near-zero temperature gives the argmax.

@@ -43,6 +43,7 @@ import {
 import {
   assertTokenBatch,
   drawToken,
+  resolveLogProbArgs,
   resolveSampleOptions,
   type LogProbOptions,
   type LogProbResult,
@@ -426,19 +427,7 @@ export class TransformerPolicy implements Policy {
 
   logProbs(prompts: readonly Tokens[], responses: readonly Tokens[], options: LogProbOptions = {}): LogProbResult {
     this.assertAlive();
-    assertTokenBatch('prompts', prompts, this.vocabSize);
-    assertTokenBatch('responses', responses, this.vocabSize);
-    if (prompts.length !== responses.length) {
-      throw invalidValue('responses', `${prompts.length} responses (one per prompt)`, responses);
-    }
-    assertOptionsObject('options', options);
-    assertKnownKeys('options', options as unknown as Record<string, unknown>, ['temperature', 'maxLength']);
-    const temperature = options.temperature ?? 1;
-    assertNumber('options.temperature', temperature, { min: 0, exclusiveMin: true });
-    const longest = responses.reduce((m, r) => Math.max(m, r.length), 1);
-    const T = options.maxLength ?? longest;
-    assertPositiveInt('options.maxLength', T);
-    if (T < longest) throw invalidValue('options.maxLength', `at least the longest response (${longest})`, T);
+    const { temperature, maxLength: T } = resolveLogProbArgs(prompts, responses, options, this.vocabSize);
     let context = 0;
     prompts.forEach((p, n) => (context = Math.max(context, p.length + responses[n]!.length)));
     if (context > this.maxLength) {
