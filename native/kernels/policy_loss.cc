@@ -49,6 +49,17 @@ Status check_policy_loss(const PolicyLossParams& p, const PolicyLossInputs& in) 
 
 namespace {
 
+/** Adds one valid token's terms to its row's statistics. */
+inline void add_token(detail::PolicyRowStats& r, const detail::TokenTerms& tt) {
+  r.loss += tt.loss;
+  r.ratio += tt.ratio;
+  r.kl += tt.kl;
+  ++r.count;
+  r.clip_low += (tt.flags & detail::kTokClipLow) ? 1 : 0;
+  r.clip_high += (tt.flags & detail::kTokClipHigh) ? 1 : 0;
+  r.dual += (tt.flags & detail::kTokDual) ? 1 : 0;
+}
+
 /** Combine per-sequence partials (in order) into the result; fills the weights w[n] of every sequence. */
 void combine_policy_rows(const PolicyLossParams& p, bool has_ref, const detail::PolicyRowStats* rows, double* w,
                          PolicyLossResult* out) {
@@ -233,13 +244,7 @@ GPRL_AVX2 void row_avx2(const PolicyLossInputs& in, const detail::TokenConfig& c
       continue;
     }
     const detail::TokenTerms tt = detail::policy_token(lp, lr, has_ref, a, std::exp(static_cast<double>(lp) - static_cast<double>(lq)), 1.0, 1.0, c);
-    st.loss += tt.loss;
-    st.ratio += tt.ratio;
-    st.kl += tt.kl;
-    ++st.count;
-    st.clip_low += (tt.flags & detail::kTokClipLow) ? 1 : 0;
-    st.clip_high += (tt.flags & detail::kTokClipHigh) ? 1 : 0;
-    st.dual += (tt.flags & detail::kTokDual) ? 1 : 0;
+    add_token(st, tt);
     grad[i] = static_cast<float>(tt.dloss);
   }
 }
@@ -323,13 +328,7 @@ Status policy_loss_cpu(const PolicyLossParams& p, const PolicyLossInputs& in, fl
         const double pw = (!pm || pm[t] != 0) ? 1.0 : 0.0;
         const double x = seq ? x_seq : std::exp(lp - lq);
         const detail::TokenTerms tt = detail::policy_token(lp, lr, has_ref, a, x, pw, seq ? gw_seq : pw, cfg);
-        r.loss += tt.loss;
-        r.ratio += tt.ratio;
-        r.kl += tt.kl;
-        ++r.count;
-        r.clip_low += (tt.flags & detail::kTokClipLow) ? 1 : 0;
-        r.clip_high += (tt.flags & detail::kTokClipHigh) ? 1 : 0;
-        r.dual += (tt.flags & detail::kTokDual) ? 1 : 0;
+        add_token(r, tt);
         grad[i] = static_cast<float>(tt.dloss);
       }
       rows[n] = r;

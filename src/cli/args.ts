@@ -118,8 +118,8 @@ Options:
   --json              Print summary.json on stdout (the table goes to stderr)
   --policy NAME       Policy every arm trains: context (log-linear, hand-set start) | transformer (a small
                       TransformerPolicy warm-started by teacher forcing on the context policy; its
-                      default is 120 steps: 3.6 min of CPU time measured, 8 min of wall time on a
-                      busy 2-core machine). Default context
+                      default is 120 steps: 3 min 10 s measured on an idle 2-core machine).
+                      Default context
   -h, --help          Show this help
 
 Writes DIR/summary.json, summary.md, report.html and DIR/units/ (per-step metrics), as gprl study does.
