@@ -16,18 +16,12 @@
 import '../tfjs/gradients.js';
 import { tf } from '../tf.js';
 import { Rng } from '../random.js';
-import {
-  assertKnownKeys,
-  assertNumber,
-  assertOptionsObject,
-  assertPositiveInt,
-  invalidValue,
-} from '../errors.js';
+import { assertKnownKeys, assertNumber, assertOptionsObject, assertPositiveInt } from '../errors.js';
 import {
   assertTokenBatch,
-  drawToken,
   resolveLogProbArgs,
   resolveSampleOptions,
+  SampleBatch,
   type LogProbOptions,
   type LogProbResult,
   type NamedWeight,
@@ -36,6 +30,7 @@ import {
   type SampleResult,
   type Tokens,
 } from './policy.js';
+import { assignWeights, readWeights } from './weights.js';
 
 export interface GruPolicyOptions {
   /** Vocabulary size V, a positive integer. Required. */
@@ -162,38 +157,17 @@ export class GruPolicy implements Policy {
     assertTokenBatch('prompts', prompts, this.vocabSize);
     const o = resolveSampleOptions(options, this.vocabSize);
     const rng = options.rng ?? new Rng(options.seed ?? 0);
-    const B = prompts.length, G = o.groupSize, N = B * G, T = o.maxLength, V = this.vocabSize;
-    const tokens = new Int32Array(N * T);
-    const lengths = new Int32Array(N);
-    const logProbs = new Float32Array(N * T);
-    const entropy = new Float32Array(N * T);
-    const done = new Uint8Array(N);
-    const order = new Int32Array(V);
-    const expanded: Tokens[] = [];
-    for (let b = 0; b < B; b++) for (let i = 0; i < G; i++) expanded.push(prompts[b]!);
-
-    let h = tf.tidy(() => this.encodePrompts(expanded));
+    const batch = new SampleBatch(prompts, o, this.vocabSize, rng);
+    let h = tf.tidy(() => this.encodePrompts(batch.rowPrompts()));
     try {
-      for (let t = 0; t < T; t++) {
+      for (let t = 0; ; t++) {
         const [lpData, entData] = tf.tidy(() => {
           const lp = tf.logSoftmax(tf.div(this.logits(h), o.temperature));
           const ent = tf.neg(tf.sum(tf.mul(tf.exp(lp), lp), 1));
           return [lp.dataSync() as Float32Array, ent.dataSync() as Float32Array];
         });
-        const step = new Int32Array(N);
-        let active = 0;
-        for (let n = 0; n < N; n++) {
-          if (done[n]) continue;
-          const tok = drawToken(lpData, n * V, V, o.topP, rng, order);
-          step[n] = tok;
-          tokens[n * T + t] = tok;
-          logProbs[n * T + t] = lpData[n * V + tok]!;
-          entropy[n * T + t] = entData[n]!;
-          lengths[n] = t + 1;
-          if (o.eosToken !== null && tok === o.eosToken) done[n] = 1;
-          else active++;
-        }
-        if (active === 0 || t === T - 1) break;
+        const { step, more } = batch.draw(t, lpData, entData);
+        if (!more) break;
         const prev = h;
         h = tf.tidy(() => this.cell(prev, tf.tensor1d(step, 'int32')));
         prev.dispose();
@@ -201,9 +175,7 @@ export class GruPolicy implements Policy {
     } finally {
       h.dispose();
     }
-    const responses: number[][] = [];
-    for (let n = 0; n < N; n++) responses.push(Array.from(tokens.subarray(n * T, n * T + lengths[n]!)));
-    return { groups: B, groupSize: G, maxLength: T, responses, tokens, lengths, logProbs, entropy };
+    return batch.result();
   }
 
   logProbs(prompts: readonly Tokens[], responses: readonly Tokens[], options: LogProbOptions = {}): LogProbResult {
@@ -248,31 +220,12 @@ export class GruPolicy implements Policy {
 
   getWeights(): NamedWeight[] {
     this.assertAlive();
-    return this.vars.map((v, i) => ({
-      name: WEIGHT_NAMES[i]!,
-      shape: v.shape.slice(),
-      values: Float32Array.from(v.dataSync() as Float32Array),
-    }));
+    return readWeights(this.vars, WEIGHT_NAMES);
   }
 
   setWeights(weights: readonly NamedWeight[]): void {
     this.assertAlive();
-    if (!Array.isArray(weights) || weights.length !== this.vars.length) {
-      throw invalidValue('weights', `${this.vars.length} weights (${WEIGHT_NAMES.join(', ')})`, weights);
-    }
-    weights.forEach((w, i) => {
-      const v = this.vars[i]!;
-      const size = v.shape.reduce((a, b) => a * b, 1);
-      const shape: readonly number[] = Array.isArray(w?.shape) ? w.shape : [];
-      const sameShape = shape.length === v.shape.length && shape.every((d, j) => d === v.shape[j]);
-      if (w?.name !== WEIGHT_NAMES[i] || !sameShape || !(w.values instanceof Float32Array) || w.values.length !== size) {
-        throw invalidValue(`weights[${i}]`, `'${WEIGHT_NAMES[i]}' of shape [${v.shape.join(', ')}]`, w?.name);
-      }
-      for (let j = 0; j < size; j++) {
-        if (!Number.isFinite(w.values[j]!)) throw invalidValue(`weights[${i}].values[${j}]`, 'a finite number', w.values[j]);
-      }
-    });
-    weights.forEach((w, i) => tf.tidy(() => this.vars[i]!.assign(tf.tensor(w.values, this.vars[i]!.shape, 'float32'))));
+    assignWeights(this.vars, WEIGHT_NAMES, weights);
   }
 
   dispose(): void {

@@ -223,3 +223,78 @@ export function drawToken(logp: Float32Array, offset: number, vocab: number, top
   }
   return sorted[kept - 1]!;
 }
+
+/**
+ * The host side of batched sampling, shared by the built-in policies: `B·G` rows (row `b·G + i` is
+ * response `i` to prompt `b`) of at most `T` tokens, drawn one position at a time for every
+ * unfinished row until each has drawn EOS or `T` tokens.
+ */
+export class SampleBatch {
+  readonly rows: number;
+  readonly tokens: Int32Array;
+  readonly lengths: Int32Array;
+  readonly logProbs: Float32Array;
+  readonly entropy: Float32Array;
+  private readonly done: Uint8Array;
+  private readonly order: Int32Array;
+
+  constructor(
+    private readonly prompts: readonly Tokens[],
+    private readonly o: ResolvedSampleOptions,
+    private readonly vocab: number,
+    private readonly rng: Rng,
+  ) {
+    this.rows = prompts.length * o.groupSize;
+    const NT = this.rows * o.maxLength;
+    this.tokens = new Int32Array(NT);
+    this.lengths = new Int32Array(this.rows);
+    this.logProbs = new Float32Array(NT);
+    this.entropy = new Float32Array(NT);
+    this.done = new Uint8Array(this.rows);
+    this.order = new Int32Array(vocab);
+  }
+
+  /** The prompt of every row (each prompt repeated `groupSize` times). */
+  rowPrompts(): Tokens[] {
+    const rows: Tokens[] = [];
+    for (const p of this.prompts) for (let i = 0; i < this.o.groupSize; i++) rows.push(p);
+    return rows;
+  }
+
+  /** The tokens row `n` has drawn so far. */
+  drawn(n: number): number[] {
+    const T = this.o.maxLength;
+    return Array.from(this.tokens.subarray(n * T, n * T + this.lengths[n]!));
+  }
+
+  /**
+   * Draw token `t` of every unfinished row, in row order, from `logp` (`[rows][vocab]`, tempered and
+   * normalized) with entropies `ent` (`[rows]`). Returns the tokens drawn (0 for finished rows) and
+   * whether sampling goes on: some row is unfinished and `t` is not the last position.
+   */
+  draw(t: number, logp: Float32Array, ent: Float32Array): { step: Int32Array; more: boolean } {
+    const { rows, vocab: V, o } = this;
+    const T = o.maxLength;
+    const step = new Int32Array(rows);
+    let active = 0;
+    for (let n = 0; n < rows; n++) {
+      if (this.done[n]) continue;
+      const tok = drawToken(logp, n * V, V, o.topP, this.rng, this.order);
+      step[n] = tok;
+      this.tokens[n * T + t] = tok;
+      this.logProbs[n * T + t] = logp[n * V + tok]!;
+      this.entropy[n * T + t] = ent[n]!;
+      this.lengths[n] = t + 1;
+      if (o.eosToken !== null && tok === o.eosToken) this.done[n] = 1;
+      else active++;
+    }
+    return { step, more: active > 0 && t < T - 1 };
+  }
+
+  result(): SampleResult {
+    const responses: number[][] = [];
+    for (let n = 0; n < this.rows; n++) responses.push(this.drawn(n));
+    const { tokens, lengths, logProbs, entropy } = this;
+    return { groups: this.prompts.length, groupSize: this.o.groupSize, maxLength: this.o.maxLength, responses, tokens, lengths, logProbs, entropy };
+  }
+}

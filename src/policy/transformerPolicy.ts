@@ -42,9 +42,9 @@ import {
 } from '../errors.js';
 import {
   assertTokenBatch,
-  drawToken,
   resolveLogProbArgs,
   resolveSampleOptions,
+  SampleBatch,
   type LogProbOptions,
   type LogProbResult,
   type NamedWeight,
@@ -53,6 +53,7 @@ import {
   type SampleResult,
   type Tokens,
 } from './policy.js';
+import { assignWeights, readWeights } from './weights.js';
 
 export interface TransformerPolicyOptions {
   /** Vocabulary size V (valid token ids `0 … V − 1`), a positive integer. Required (use the task's). */
@@ -316,19 +317,12 @@ export class TransformerPolicy implements Policy {
     if (typeof kvCache !== 'boolean') throw invalidType('options.kvCache', 'a boolean', kvCache);
     const o = resolveSampleOptions(options === undefined ? undefined : rest, this.vocabSize);
     const rng = rest.rng ?? new Rng(rest.seed ?? 0);
-    const B = prompts.length, G = o.groupSize, N = B * G, T = o.maxLength, V = this.vocabSize;
     const Pmax = prompts.reduce((m, p) => Math.max(m, p.length), 0);
-    this.checkContext('options.maxLength', Pmax, T);
-    const tokens = new Int32Array(N * T);
-    const lengths = new Int32Array(N);
-    const logProbs = new Float32Array(N * T);
-    const entropy = new Float32Array(N * T);
-    const done = new Uint8Array(N);
-    const order = new Int32Array(V);
-    const expanded: Tokens[] = [];
-    for (let b = 0; b < B; b++) for (let i = 0; i < G; i++) expanded.push(prompts[b]!);
+    this.checkContext('options.maxLength', Pmax, o.maxLength);
+    const batch = new SampleBatch(prompts, o, this.vocabSize, rng);
+    const N = batch.rows;
+    const expanded = batch.rowPrompts();
     const plen = Int32Array.from(expanded, (p) => p.length);
-    const generated: number[][] = expanded.map(() => []);
     const temperature = o.temperature;
 
     /** Log-probs and entropy of the next token from final hidden states `[N, d]`. */
@@ -340,7 +334,7 @@ export class TransformerPolicy implements Policy {
     // Uncached: the whole context, every step. Row n's next token comes from its last real position.
     const fullStep = (): [Float32Array, Float32Array] =>
       tf.tidy(() => {
-        const seqs = expanded.map((p, n) => [...p, ...generated[n]!]);
+        const seqs = expanded.map((p, n) => [...p, ...batch.drawn(n)]);
         const { h, L } = this.forward(seqs, false);
         const idx = Int32Array.from(seqs, (s, n) => n * L + s.length);
         return distribution(tf.gather(h, tf.tensor1d(idx, 'int32')));
@@ -369,23 +363,9 @@ export class TransformerPolicy implements Policy {
       } else {
         dist = fullStep();
       }
-      for (let t = 0; t < T; t++) {
-        const [lpData, entData] = dist;
-        const step = new Int32Array(N);
-        let active = 0;
-        for (let n = 0; n < N; n++) {
-          if (done[n]) continue;
-          const tok = drawToken(lpData, n * V, V, o.topP, rng, order);
-          step[n] = tok;
-          tokens[n * T + t] = tok;
-          logProbs[n * T + t] = lpData[n * V + tok]!;
-          entropy[n * T + t] = entData[n]!;
-          lengths[n] = t + 1;
-          generated[n]!.push(tok);
-          if (o.eosToken !== null && tok === o.eosToken) done[n] = 1;
-          else active++;
-        }
-        if (active === 0 || t === T - 1) break;
+      for (let t = 0; ; t++) {
+        const { step, more } = batch.draw(t, ...dist);
+        if (!more) break;
         if (!kvCache) {
           dist = fullStep();
           continue;
@@ -420,9 +400,7 @@ export class TransformerPolicy implements Policy {
     } finally {
       releaseCache();
     }
-    const responses: number[][] = [];
-    for (let n = 0; n < N; n++) responses.push(Array.from(tokens.subarray(n * T, n * T + lengths[n]!)));
-    return { groups: B, groupSize: G, maxLength: T, responses, tokens, lengths, logProbs, entropy };
+    return batch.result();
   }
 
   logProbs(prompts: readonly Tokens[], responses: readonly Tokens[], options: LogProbOptions = {}): LogProbResult {
@@ -471,30 +449,12 @@ export class TransformerPolicy implements Policy {
 
   getWeights(): NamedWeight[] {
     this.assertAlive();
-    return this.vars.map((v, i) => ({
-      name: this.names[i]!,
-      shape: v.shape.slice(),
-      values: Float32Array.from(v.dataSync() as Float32Array),
-    }));
+    return readWeights(this.vars, this.names);
   }
 
   setWeights(weights: readonly NamedWeight[]): void {
     this.assertAlive();
-    if (!Array.isArray(weights) || weights.length !== this.vars.length) {
-      throw invalidValue('weights', `${this.vars.length} weights (${this.names[0]}, …, ${this.names[this.names.length - 1]})`, weights);
-    }
-    weights.forEach((w, i) => {
-      const v = this.vars[i]!;
-      const shape: readonly number[] = Array.isArray(w?.shape) ? w.shape : [];
-      const sameShape = shape.length === v.shape.length && shape.every((d, j) => d === v.shape[j]);
-      if (w?.name !== this.names[i] || !sameShape || !(w.values instanceof Float32Array) || w.values.length !== v.size) {
-        throw invalidValue(`weights[${i}]`, `'${this.names[i]}' of shape [${v.shape.join(', ')}]`, w?.name);
-      }
-      for (let j = 0; j < v.size; j++) {
-        if (!Number.isFinite(w.values[j]!)) throw invalidValue(`weights[${i}].values[${j}]`, 'a finite number', w.values[j]);
-      }
-    });
-    weights.forEach((w, i) => tf.tidy(() => this.vars[i]!.assign(tf.tensor(w.values, this.vars[i]!.shape, 'float32'))));
+    assignWeights(this.vars, this.names, weights);
   }
 
   dispose(): void {
