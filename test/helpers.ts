@@ -323,3 +323,36 @@ export function conditionedTolerance(
     nearFloor,
   };
 }
+
+/** Inputs of a policy-loss batch: `[N·T]` log-probs (current, old, reference), `[N]` advantages, mask. */
+export interface PolicyBatch {
+  N: number;
+  T: number;
+  logp: Float32Array;
+  logpOld: Float32Array;
+  logpRef: Float32Array;
+  advantages: Float32Array;
+  mask: Uint8Array;
+}
+
+/**
+ * A random policy-loss batch: A ~ N(0, 1); row 0 empty, the others 1..T valid tokens; log-probs
+ * −|N(1.5, 1)|, old log-probs that far ± N(0, oldStd) (ratio spread), reference ± N(0, 0.3).
+ */
+export function randomPolicyBatch(seed: number, N: number, T: number, oldStd = 0.4): PolicyBatch {
+  const rng = new Rng(seed);
+  const logp = new Float32Array(N * T), logpOld = new Float32Array(N * T), logpRef = new Float32Array(N * T);
+  const mask = new Uint8Array(N * T), advantages = new Float32Array(N);
+  for (let n = 0; n < N; n++) {
+    advantages[n] = rng.normal();
+    const len = n === 0 ? 0 : 1 + rng.int(T);
+    for (let t = 0; t < T; t++) {
+      const i = n * T + t;
+      logp[i] = -Math.abs(rng.normal(1.5, 1));
+      logpOld[i] = logp[i]! + rng.normal(0, oldStd);
+      logpRef[i] = logp[i]! + rng.normal(0, 0.3);
+      mask[i] = t < len ? 1 : 0;
+    }
+  }
+  return { N, T, logp, logpOld, logpRef, advantages, mask };
+}

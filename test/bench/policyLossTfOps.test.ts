@@ -7,7 +7,7 @@
  */
 import { describe, expect, it, beforeAll } from 'vitest';
 import { policyLoss } from '../../src/kernels/policyLoss.js';
-import { Rng } from '../../src/random.js';
+import { randomPolicyBatch } from '../helpers.js';
 import { setTfBackend, tf } from '../../src/tf.js';
 import { policyLossTfOps } from '../../bench/tfjs/policyLossTfOps.js';
 
@@ -20,20 +20,8 @@ describe('policyLossTfOps (benchmark contender)', () => {
 
   it('equals policyLoss (k3, token-mean, clip and dual clip) in loss and gradient, non-finite and masked tokens excluded', () => {
     const N = 11, T = 23;
-    const rng = new Rng(5);
-    const logp = new Float32Array(N * T), logpOld = new Float32Array(N * T), logpRef = new Float32Array(N * T);
-    const mask = new Uint8Array(N * T), advantages = new Float32Array(N);
-    for (let n = 0; n < N; n++) {
-      advantages[n] = rng.normal();
-      const len = n === 0 ? 0 : 1 + rng.int(T);
-      for (let t = 0; t < T; t++) {
-        const i = n * T + t;
-        logp[i] = -Math.abs(rng.normal(1.5, 1));
-        logpOld[i] = logp[i]! + rng.normal(0, 0.8); // wide enough that both clip bounds and the dual clip (ratio > 3) are hit
-        logpRef[i] = logp[i]! + rng.normal(0, 0.3);
-        mask[i] = t < len ? 1 : 0;
-      }
-    }
+    // old log-probs spread wide enough that both clip bounds and the dual clip (ratio > 3) are hit
+    const { logp, logpOld, logpRef, advantages, mask } = randomPolicyBatch(5, N, T, 0.8);
     logp[2 * T + 1] = NaN;
     logpOld[3 * T] = Infinity;
     const want = policyLoss({ logp, logpOld, logpRef, advantages, mask }, { sequences: N, tokens: T }, { ...O, kl: 'k3', aggregation: 'token-mean', backend: 'js' });

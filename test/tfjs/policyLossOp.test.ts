@@ -22,40 +22,13 @@ import {
   policyLossOpWithMetrics,
 } from '../../src/tfjs/policyLossOp.js';
 import { Rng } from '../../src/random.js';
+import { randomPolicyBatch, type PolicyBatch } from '../helpers.js';
 
 const IMPLS = backendInfo().available.filter((b) => b !== 'cuda');
 
-interface Batch {
-  N: number;
-  T: number;
-  logp: Float32Array;
-  logpOld: Float32Array;
-  logpRef: Float32Array;
-  advantages: Float32Array;
-  mask: Uint8Array;
-}
-
 /** The policyLoss() inputs of a batch. */
-function inputsOf(b: Batch): { logp: Float32Array; logpOld: Float32Array; logpRef: Float32Array; advantages: Float32Array; mask: Uint8Array } {
+function inputsOf(b: PolicyBatch): { logp: Float32Array; logpOld: Float32Array; logpRef: Float32Array; advantages: Float32Array; mask: Uint8Array } {
   return { logp: b.logp, logpOld: b.logpOld, logpRef: b.logpRef, advantages: b.advantages, mask: b.mask };
-}
-
-function makeBatch(seed: number, N: number, T: number): Batch {
-  const rng = new Rng(seed);
-  const logp = new Float32Array(N * T), logpOld = new Float32Array(N * T), logpRef = new Float32Array(N * T);
-  const mask = new Uint8Array(N * T), advantages = new Float32Array(N);
-  for (let n = 0; n < N; n++) {
-    advantages[n] = rng.normal();
-    const len = n === 0 ? 0 : 1 + rng.int(T);
-    for (let t = 0; t < T; t++) {
-      const i = n * T + t;
-      logp[i] = -Math.abs(rng.normal(1.5, 1));
-      logpOld[i] = logp[i]! + rng.normal(0, 0.4);
-      logpRef[i] = logp[i]! + rng.normal(0, 0.3);
-      mask[i] = t < len ? 1 : 0;
-    }
-  }
-  return { N, T, logp, logpOld, logpRef, advantages, mask };
 }
 
 interface Tensors {
@@ -67,7 +40,7 @@ interface Tensors {
   dispose(): void;
 }
 
-function tensors(b: Batch, maskDtype: 'bool' | 'int32' | 'float32' = 'bool'): Tensors {
+function tensors(b: PolicyBatch, maskDtype: 'bool' | 'int32' | 'float32' = 'bool'): Tensors {
   const shape: [number, number] = [b.N, b.T];
   const t = {
     logp: tf.tensor2d(b.logp, shape),
@@ -121,7 +94,7 @@ describeTf.each(TEST_TF_BACKENDS)('policyLossOp on tfjs %s', (tfBackend) => {
   });
 
   it.each(IMPLS)('forward = policyLoss() and tf.grad = its gradient (kernel on %s)', (impl) => {
-    const b = makeBatch(1, 9, 37);
+    const b = randomPolicyBatch(1, 9, 37);
     const t = tensors(b);
     for (const opts of OPTION_SETS) {
       const useRef = opts.beta !== undefined;
@@ -150,7 +123,7 @@ describeTf.each(TEST_TF_BACKENDS)('policyLossOp on tfjs %s', (tfBackend) => {
   });
 
   it('matches the op composition: loss and tf.grad', () => {
-    const b = makeBatch(2, 12, 50);
+    const b = randomPolicyBatch(2, 12, 50);
     const t = tensors(b);
     for (const opts of OPTION_SETS) {
       const ref = opts.beta !== undefined ? t.logpRef : null;
@@ -169,7 +142,7 @@ describeTf.each(TEST_TF_BACKENDS)('policyLossOp on tfjs %s', (tfBackend) => {
   });
 
   it('excludes non-finite inputs like policyLoss (composition included) and an all-masked batch gives 0', () => {
-    const b = makeBatch(3, 5, 16);
+    const b = randomPolicyBatch(3, 5, 16);
     b.mask.fill(1);
     b.logp[2] = NaN;
     b.logpOld[20] = Infinity;
@@ -199,7 +172,7 @@ describeTf.each(TEST_TF_BACKENDS)('policyLossOp on tfjs %s', (tfBackend) => {
   });
 
   it('accepts bool, int32 and float32 masks', () => {
-    const b = makeBatch(4, 6, 11);
+    const b = randomPolicyBatch(4, 6, 11);
     const losses = (['bool', 'int32', 'float32'] as const).map((dtype) => {
       const t = tensors(b, dtype);
       const l = policyLossOp(t.logp, t.logpOld, null, t.advantages, t.mask);
@@ -215,7 +188,7 @@ describeTf.each(TEST_TF_BACKENDS)('policyLossOp on tfjs %s', (tfBackend) => {
   it('trains parameters through the op with optimizer.minimize (one SGD step, checked by hand)', () => {
     // logp = logSigmoid(v) for a variable v [N, T]; ∂logp/∂v = 1 − σ(v). One SGD step with rate η:
     // v' = v − η · grad ⊙ (1 − σ(v)), with grad = ∂loss/∂logp from policyLoss().
-    const b = makeBatch(5, 4, 9);
+    const b = randomPolicyBatch(5, 4, 9);
     const rng = new Rng(6);
     const v0 = Float32Array.from({ length: 36 }, () => rng.normal(-1, 1));
     const logp = Float32Array.from(v0, (x) => -Math.log1p(Math.exp(-x)));
@@ -239,7 +212,7 @@ describeTf.each(TEST_TF_BACKENDS)('policyLossOp on tfjs %s', (tfBackend) => {
   });
 
   it('leaks no tensors over repeated forward + gradient calls', () => {
-    const b = makeBatch(7, 8, 20);
+    const b = randomPolicyBatch(7, 8, 20);
     const t = tensors(b);
     const step = (): void => {
       const g = tf.grad((x: tf.Tensor) => policyLossOp(x as tf.Tensor2D, t.logpOld, t.logpRef, t.advantages, t.mask, { beta: 0.02 }))(t.logp);
@@ -258,7 +231,7 @@ describeTf.each(TEST_TF_BACKENDS)('policyLossOp on tfjs %s', (tfBackend) => {
   });
 
   it('validates its tensors and options', () => {
-    const b = makeBatch(8, 3, 4);
+    const b = randomPolicyBatch(8, 3, 4);
     const t = tensors(b);
     expect(() => policyLossOp(t.logp, tf.reshape(t.logpRef, [4, 3]) as tf.Tensor2D, null, t.advantages, t.mask)).toThrow(
       new RangeError('gprl: invalid logpOld: expected shape [3, 4], got "shape [4, 3]"'),
@@ -281,7 +254,7 @@ describeTf.each(TEST_TF_BACKENDS)('policyLossOp on tfjs %s', (tfBackend) => {
 describe('the readSync fallback kernel (used for the tensorflow backend)', () => {
   it('computes the same outputs as the cpu kernel', async () => {
     await setTfBackend('cpu');
-    const b = makeBatch(9, 5, 13);
+    const b = randomPolicyBatch(9, 5, 13);
     const t = tensors(b);
     const backend = tf.backend();
     const want = policyLoss(inputsOf(b), { sequences: 5, tokens: 13 }, { backend: 'js', beta: 0.03, kl: 'k2' });
@@ -303,7 +276,7 @@ describe('a backend without a dedicated kernel', () => {
   it('gets the readSync fallback kernel the first time the op runs on it', async () => {
     const name = 'gprl-policy-loss-test';
     tf.registerBackend(name, () => new MathBackendCPU());
-    const b = makeBatch(10, 4, 6);
+    const b = randomPolicyBatch(10, 4, 6);
     const want = policyLoss(inputsOf(b), { sequences: 4, tokens: 6 }, { backend: 'js', beta: 0.2 });
     try {
       expect(await tf.setBackend(name)).toBe(true);
@@ -336,7 +309,7 @@ describe.skipIf(tensorflowSkipReason !== undefined || !TEST_TF_BACKENDS.includes
   });
 
   it.each(IMPLS)('loss, gradient and metrics for every option set (kernel on %s)', async (impl) => {
-    const b = makeBatch(11, 7, 29);
+    const b = randomPolicyBatch(11, 7, 29);
     const results: Record<string, { loss: number; grad: Float32Array; metrics: unknown }[]> = {};
     for (const backend of ['cpu', 'tensorflow'] as const) {
       await setTfBackend(backend);
