@@ -786,6 +786,15 @@ void check_cuda_oom_recovery() {
   compare_f("[cuda after out-of-memory] preference", pm, pm_cpu, kCudaAtol, kCudaRtol);
 }
 
+/** `out` with the outputs whose bit is set in `subset` left out (null): 1 advantages, 2 dimAdvantages, 4 dimMean, 8 dimStd. */
+AdvantageOutputs without(AdvantageOutputs out, int subset) {
+  if (subset & 1) out.advantages = nullptr;
+  if (subset & 2) out.dim_advantages = nullptr;
+  if (subset & 4) out.dim_mean = nullptr;
+  if (subset & 8) out.dim_std = nullptr;
+  return out;
+}
+
 /** Outputs the caller did not request (null pointers) are skipped; the requested ones are unchanged. */
 void check_cuda_null_outputs() {
   Case c;
@@ -802,11 +811,7 @@ void check_cuda_null_outputs() {
     for (int subset = 0; subset < 32; ++subset) {
       const std::string tag = "[cuda null outputs subset=" + std::to_string(subset) + " norm=" + std::to_string(norm) + "]";
       AdvOut got(c.shape);
-      AdvantageOutputs o = got.outputs();
-      if (subset & 1) o.advantages = nullptr;
-      if (subset & 2) o.dim_advantages = nullptr;
-      if (subset & 4) o.dim_mean = nullptr;
-      if (subset & 8) o.dim_std = nullptr;
+      const AdvantageOutputs o = without(got.outputs(), subset);
       float* scores = (subset & 16) ? nullptr : got.scores.data();
       CudaLaunch l;
       l.poison_outputs = true;
@@ -830,11 +835,7 @@ void check_cuda_null_outputs() {
       expect(got.counts.masked == want.counts.masked && got.counts.degenerate == want.counts.degenerate,
              tag + " counts");
       AdvOut chained(c.shape);
-      AdvantageOutputs oc = chained.outputs();
-      if (subset & 1) oc.advantages = nullptr;
-      if (subset & 2) oc.dim_advantages = nullptr;
-      if (subset & 4) oc.dim_mean = nullptr;
-      if (subset & 8) oc.dim_std = nullptr;
+      const AdvantageOutputs oc = without(chained.outputs(), subset);
       AdvOut chained_want(c.shape);
       expect_ok(group_advantages_cpu(c.shape, c.opt, want.scores.data(), in, chained_want.outputs(), &chained_want.counts),
                 "cpu chained");
