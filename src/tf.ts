@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { assertOneOf } from './errors.js';
 
@@ -64,7 +64,7 @@ export function findTensorflowPackage(cwd: string = process.cwd()): TensorflowPa
     for (const base of bases) {
       try {
         const pj = createRequire(base).resolve(`${name}/package.json`);
-        return { name, dir: path.dirname(pj), version: (createRequire(base)(`${name}/package.json`) as { version: string }).version };
+        return { name, dir: path.dirname(pj), version: (JSON.parse(readFileSync(pj, 'utf8')) as { version: string }).version };
       } catch {
         // not installed there
       }

@@ -359,7 +359,7 @@ export class GPRLTrainer {
       ...normalizerOptions(c.lossType, lm),
       ...(c.dualClip !== null ? { dualClip: c.dualClip } : {}),
     };
-    const entropyW = c.entropyCoef > 0 ? tf.tensor2d(tokenWeights(c.lossType, lm, N, T, T), [N, T]) : null;
+    const entropyW = c.entropyCoef > 0 ? tf.tensor2d(tokenWeights(c.lossType, lm, N, T), [N, T]) : null;
     const vars = this.policy.trainableVariables as tf.Variable[];
     let lossValue = Number.NaN;
     let gradNormSum = 0;

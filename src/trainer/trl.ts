@@ -72,9 +72,9 @@ export function normalizerOptions(lossType: TrlLossType, m: LossMask): Pick<Poli
 /**
  * The weight of each token `[N][T]` in the loss type's reduction (the kernel's w_n at the tokens of
  * the mask, 0 elsewhere), so that `Σ weight·x` reduces a per-token quantity x (the entropy bonus) as
- * the loss is reduced.
+ * the loss is reduced (`dr_grpo`'s constant is N·T: the trainer's policy loss has `maxLength` = T).
  */
-export function tokenWeights(lossType: TrlLossType, m: LossMask, N: number, T: number, maxLength: number): Float32Array {
+export function tokenWeights(lossType: TrlLossType, m: LossMask, N: number, T: number): Float32Array {
   const agg = aggregationOf(lossType);
   const { numTokens, numSequences } = normalizerOptions(lossType, m);
   const w = new Float32Array(N * T);
@@ -88,7 +88,7 @@ export function tokenWeights(lossType: TrlLossType, m: LossMask, N: number, T: n
   for (let n = 0; n < N; n++) {
     const c = rowCount[n]!;
     if (c === 0) continue;
-    const wn = agg === 'token-mean' ? 1 / (numTokens ?? total) : agg === 'sequence-mean' ? 1 / ((numSequences ?? nonEmpty) * c) : 1 / (N * maxLength);
+    const wn = agg === 'token-mean' ? 1 / (numTokens ?? total) : agg === 'sequence-mean' ? 1 / ((numSequences ?? nonEmpty) * c) : 1 / (N * T);
     for (let t = 0; t < T; t++) if (m.mask[n * T + t]) w[n * T + t] = wn;
   }
   return w;
