@@ -197,7 +197,6 @@ const OPTION_KEYS = [
   'importanceSampling', 'surrogate', 'sapoTemperaturePos', 'sapoTemperatureNeg', 'numTokens', 'numSequences', 'backend',
 ] as const;
 
-/** Check `shape` and return a plain copy. */
 /** Check `shape` (each field read once) and return a plain copy; the gradient output must fit MAX_OUTPUT_ELEMENTS. */
 export function validatePolicyShape(shape: unknown): PolicyLossShape {
   if (!isFieldObject(shape)) {
